@@ -1,0 +1,621 @@
+"""The per-migration checks: each a function over a migration applied to the state before it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from d1check.discovery import Migration, SqlFile
+from d1check.engine import D1Database
+from d1check.errors import SQLError
+from d1check.rows import TableRows, table_rows
+from d1check.schema import Schema, diff_schemas, format_diff, read_schema
+from d1check.sqlfacts import TRANSACTION_WORDS, Effect, effects
+from d1check.statements import Statement, has_unterminated_comment
+
+CHECK_NAMES = ("applies", "rows", "rollback", "idempotent", "d1", "destructive")
+D1_FILE_WARNING_BYTES = 100_000
+_IRREVERSIBLE_HINT = "write {path}, or declare `-- d1check: irreversible <reason>` in the migration"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the checks require; from `[tool.d1check]`."""
+
+    require_rollbacks: bool = True
+    check_idempotency: bool = True
+    allow_destructive: bool = False
+    tracking_table: str = "d1_migrations"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check on one migration: passed, failed or skipped, with the reason."""
+
+    check: str
+    outcome: str
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        """True when the check failed."""
+        return self.outcome == "failed"
+
+
+def passed(check: str, message: str = "", warnings: Sequence[str] = ()) -> CheckResult:
+    """A passing result."""
+    return CheckResult(check, "passed", message, tuple(warnings))
+
+
+def failed(check: str, message: str, warnings: Sequence[str] = ()) -> CheckResult:
+    """A failing result whose message says what, where and the fix."""
+    return CheckResult(check, "failed", message, tuple(warnings))
+
+
+def skipped(check: str, reason: str) -> CheckResult:
+    """A skipped result with its reason."""
+    return CheckResult(check, "skipped", reason)
+
+
+@dataclass
+class State:
+    """A database at one version, with its schema model and row fingerprints."""
+
+    db: D1Database
+    schema: Schema
+    rows: dict[str, TableRows]
+
+
+@dataclass
+class Applied:
+    """A migration applied (or not) to a copy of the state before it."""
+
+    migration: Migration
+    before: State
+    after: State | None
+    error: SQLError | None
+    policy: Policy = field(default_factory=Policy)
+
+
+def state_of(db: D1Database, ignore: Sequence[str] = ()) -> State:
+    """Read the schema model and row fingerprints of `db`."""
+    schema = read_schema(db, ignore=ignore)
+    with db.internal() as conn:
+        rows = {name: table_rows(conn, name) for name in schema.tables}
+    return State(db, schema, rows)
+
+
+def apply_migration(before: State, migration: Migration, policy: Policy) -> Applied:
+    """Apply `migration` to a copy of `before` (which is left as it was)."""
+    work = before.db.copy()
+    try:
+        work.run(migration.file.statements, source=str(migration.path))
+    except SQLError as error:
+        work.close()
+        return Applied(migration, before, None, error, policy)
+    return Applied(migration, before, state_of(work, [policy.tracking_table]), None, policy)
+
+
+# --- applies -------------------------------------------------------------------------------
+
+
+def check_applies(applied: Applied) -> CheckResult:
+    """The migration applies on the database at the previous version, with rows in its tables."""
+    if applied.error is None:
+        return passed("applies")
+    tables = sum(1 for rows in applied.before.rows.values() if rows.count)
+    return failed(
+        "applies",
+        f"{applied.error}\n(applied to the database at the previous version, with rows in "
+        f"{tables} of {len(applied.before.rows)} tables, as a production database has)",
+    )
+
+
+# --- rows survive --------------------------------------------------------------------------
+
+
+def _all_effects(statements: Sequence[Statement]) -> list[tuple[Statement, Effect]]:
+    return [(s, e) for s in statements for e in effects(s)]
+
+
+def check_rows(applied: Applied) -> CheckResult:
+    """Rows in tables the migration does not drop or delete from are still there afterwards."""
+    if applied.after is None:
+        return skipped("rows", "the migration does not apply (see ::applies)")
+    found = _all_effects(applied.migration.file.statements)
+    deleted = {e.table.lower() for _, e in found if e.action == "delete"}
+    renames = {e.table.lower(): e.detail for _, e in found if e.action == "rename-table"}
+    after_tables = {name.lower(): name for name in applied.after.schema.tables}
+    lost: list[str] = []
+    with applied.after.db.internal() as conn:
+        for table, rows in applied.before.rows.items():
+            now = renames.get(table.lower(), table)
+            if table.lower() in deleted or now.lower() not in after_tables or not rows.count:
+                continue
+            count = table_rows(conn, after_tables[now.lower()]).count
+            if count < rows.count:
+                lost.append(f"{table}: {rows.count} rows before, {count} after")
+    if not lost:
+        return passed("rows")
+    return failed("rows", _rows_lost_message(applied, lost))
+
+
+def _rows_lost_message(applied: Applied, lost: list[str]) -> str:
+    lines = [
+        f"{applied.migration.path}: rows lost in tables this migration does not drop or "
+        "delete from:",
+        *(f"  {item}" for item in lost),
+    ]
+    cause = _cascade_cause(applied.before.schema, applied.migration.file.statements)
+    if cause:
+        lines.append(cause)
+    return "\n".join(lines)
+
+
+def _cascading_children(schema: Schema, parent: str) -> list[tuple[str, str]]:
+    children = []
+    for table in schema.tables.values():
+        for fk in table.foreign_keys:
+            action = fk.on_delete.upper()
+            if fk.table.lower() == parent.lower() and action in ("CASCADE", "SET NULL", "SET DEFAULT"):
+                children.append((table.name, action))
+    return children
+
+
+def _cascade_cause(schema: Schema, statements: Sequence[Statement]) -> str:
+    for statement, effect in _all_effects(statements):
+        if effect.action != "drop-table":
+            continue
+        children = _cascading_children(schema, effect.table)
+        if children:
+            named = ", ".join(f"{t} (ON DELETE {a})" for t, a in children)
+            return (
+                f"cause: line {statement.line}: DROP TABLE {effect.table} fires the foreign-key "
+                f"actions of {named}; D1 enforces foreign keys always, even under "
+                "PRAGMA defer_foreign_keys or foreign_keys=OFF.\n"
+                "fix: rebuild the child tables first (or copy their rows aside and restore them), "
+                "or use ALTER TABLE where SQLite allows it instead of a table rebuild"
+            )
+    return ""
+
+
+# --- idempotent ----------------------------------------------------------------------------
+
+
+def _tracking_statement(statement: Statement, tracking_table: str) -> bool:
+    return any(
+        e.table.lower() == tracking_table.lower() and e.action in ("insert", "delete")
+        for e in effects(statement)
+    )
+
+
+def check_idempotent(applied: Applied) -> CheckResult:
+    """Applying the migration a second time succeeds and changes neither schema nor rows."""
+    migration, policy = applied.migration, applied.policy
+    declared = migration.directive("not-idempotent")
+    if declared:
+        return skipped("idempotent", f"declared not-idempotent: {declared.reason}")
+    if not policy.check_idempotency:
+        return skipped("idempotent", "check_idempotency = false in [tool.d1check]")
+    if applied.after is None:
+        return skipped("idempotent", "the migration does not apply (see ::applies)")
+    statements = [
+        s
+        for s in migration.file.statements
+        if not _tracking_statement(s, policy.tracking_table)
+    ]
+    again = applied.after.db.copy()
+    try:
+        again.run(statements, source=str(migration.path))
+        second = state_of(again, [policy.tracking_table])
+    except SQLError as error:
+        return failed("idempotent", _not_idempotent_message(error))
+    finally:
+        again.close()
+    return _compare_second_run(applied.after, second, migration)
+
+
+def _not_idempotent_message(error: SQLError) -> str:
+    hint = "use IF NOT EXISTS / IF EXISTS"
+    if "duplicate column" in error.message:
+        hint = "SQLite has no ADD COLUMN IF NOT EXISTS"
+    return (
+        f"applying the migration a second time fails:\n{error}\n"
+        f"fix: {hint}, or declare `-- d1check: not-idempotent <reason>` in the migration"
+    )
+
+
+def _compare_second_run(first: State, second: State, migration: Migration) -> CheckResult:
+    diffs = diff_schemas(first.schema, second.schema)
+    changed = [t for t, rows in first.rows.items() if second.rows.get(t) != rows]
+    if not diffs and not changed:
+        return passed("idempotent")
+    parts = [f"{migration.path}: applying the migration a second time changes the database:"]
+    if diffs:
+        parts.append(format_diff(diffs))
+    for table in changed:
+        before, after = first.rows[table], second.rows.get(table)
+        count = after.count if after else 0
+        parts.append(f"  rows of {table}: {before.count} after the first run, {count} after the second")
+    parts.append(
+        "fix: guard data changes (INSERT OR IGNORE, WHERE NOT EXISTS …), or declare "
+        "`-- d1check: not-idempotent <reason>`"
+    )
+    return failed("idempotent", "\n".join(parts))
+
+
+# --- rollback ------------------------------------------------------------------------------
+
+
+def check_rollback(applied: Applied) -> CheckResult:
+    """The rollback restores the previous schema and rows, and the migration applies again."""
+    migration, policy = applied.migration, applied.policy
+    rollback = migration.rollback
+    if rollback is None:
+        return _missing_rollback(migration, policy)
+    if applied.after is None:
+        return skipped("rollback", "the migration does not apply (see ::applies)")
+    work = applied.after.db.copy()
+    try:
+        return _run_rollback(applied, applied.after, rollback, work)
+    finally:
+        work.close()
+
+
+def _missing_rollback(migration: Migration, policy: Policy) -> CheckResult:
+    declared = migration.directive("irreversible")
+    if declared:
+        return skipped("rollback", f"declared irreversible: {declared.reason}")
+    if not policy.require_rollbacks:
+        return skipped("rollback", "no rollback file (require_rollbacks = false)")
+    expected = f"rollbacks/{migration.version or migration.name}_rollback.sql"
+    return failed(
+        "rollback",
+        f"{migration.path}: no rollback file\nfix: " + _IRREVERSIBLE_HINT.format(path=expected),
+    )
+
+
+def _run_rollback(applied: Applied, after: State, rollback: SqlFile, work: D1Database) -> CheckResult:
+    try:
+        work.run(rollback.statements, source=str(rollback.path))
+    except SQLError as error:
+        return failed("rollback", f"the rollback fails on the migrated database:\n{error}")
+    ignore = [applied.policy.tracking_table]
+    restored = read_schema(work, ignore=ignore)
+    problems: list[str] = []
+    diffs = diff_schemas(applied.before.schema, restored)
+    if diffs:
+        problems.append(
+            "the schema after the rollback differs from the previous version "
+            "(before → after rollback):\n" + format_diff(diffs)
+        )
+    problems += _rows_not_restored(applied, after, work)
+    problems += _tracking_left(applied, work)
+    if problems:
+        return failed("rollback", f"{rollback.path}:\n" + "\n".join(problems))
+    return _reapply(applied, after, work)
+
+
+def _declared_destructive(applied: Applied) -> bool:
+    return applied.policy.allow_destructive or applied.migration.directive("allow-destructive") is not None
+
+
+def _rows_not_restored(applied: Applied, after: State, work: D1Database) -> list[str]:
+    problems: list[str] = []
+    destructive = _declared_destructive(applied)
+    with work.internal() as conn:
+        existing = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")}
+        for table, rows in applied.before.rows.items():
+            if table not in existing:
+                continue
+            columns = list(rows.columns)
+            if destructive:
+                kept = after.rows.get(table)
+                if kept is None:
+                    continue
+                columns = [c for c in columns if c in kept.columns]
+                expected = table_rows_from_state(applied.before.db, table, columns)
+            else:
+                expected = rows
+            actual = table_rows(conn, table, columns)
+            if actual != expected:
+                problems.append(
+                    f"rows of {table} are not restored: {expected.count} rows at the previous "
+                    f"version, {actual.count} after the rollback"
+                    + ("" if actual.count != expected.count else " (values differ)")
+                )
+    return problems
+
+
+def table_rows_from_state(db: D1Database, table: str, columns: Sequence[str]) -> TableRows:
+    """Fingerprint of `table` over `columns` in `db`."""
+    with db.internal() as conn:
+        return table_rows(conn, table, columns)
+
+
+def _tracking_left(applied: Applied, work: D1Database) -> list[str]:
+    table = applied.policy.tracking_table
+    records = any(
+        e.action == "insert" and e.table.lower() == table.lower()
+        for _, e in _all_effects(applied.migration.file.statements)
+    )
+    if not records:
+        return []
+    with applied.before.db.internal() as conn:
+        before = conn.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
+    with work.internal() as conn:
+        now = conn.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
+    if now == before:
+        return []
+    return [
+        f"the migration records itself in {table}, and the rollback leaves that row behind "
+        f"({before} rows before the migration, {now} after the rollback)\n"
+        f"fix: end the rollback with DELETE FROM {table} WHERE version = "
+        f"'{applied.migration.version}';"
+    ]
+
+
+def _reapply(applied: Applied, after: State, work: D1Database) -> CheckResult:
+    migration = applied.migration
+    try:
+        work.run(migration.file.statements, source=str(migration.path))
+    except SQLError as error:
+        return failed("rollback", f"after the rollback, the migration no longer applies:\n{error}")
+    again = read_schema(work, ignore=[applied.policy.tracking_table])
+    diffs = diff_schemas(after.schema, again)
+    if diffs:
+        return failed(
+            "rollback",
+            "after the rollback, applying the migration again gives a different schema:\n"
+            + format_diff(diffs),
+        )
+    return passed("rollback")
+
+
+# --- destructive ---------------------------------------------------------------------------
+
+_DESTRUCTIVE = {
+    "drop-table": "DROP TABLE {table}",
+    "drop-column": "DROP COLUMN {table}.{detail}",
+    "rename-table": "RENAME TABLE {table} TO {detail}",
+    "rename-column": "RENAME COLUMN {table}.{detail}",
+}
+
+
+def destructive_steps(statements: Sequence[Statement]) -> list[str]:
+    """`line N: DROP TABLE x` for every statement that drops or renames data."""
+    return [
+        f"line {s.line}: " + _DESTRUCTIVE[e.action].format(table=e.table, detail=e.detail)
+        for s, e in _all_effects(statements)
+        if e.action in _DESTRUCTIVE
+    ]
+
+
+def check_destructive(applied: Applied) -> CheckResult:
+    """DROP TABLE, DROP COLUMN, RENAME and table rebuilds need `allow-destructive` and a reason."""
+    steps = destructive_steps(applied.migration.file.statements)
+    if not steps:
+        return passed("destructive")
+    declared = applied.migration.directive("allow-destructive")
+    if declared:
+        return passed("destructive", f"declared allow-destructive: {declared.reason}")
+    if applied.policy.allow_destructive:
+        return passed("destructive", "allow_destructive = true in [tool.d1check]")
+    return failed(
+        "destructive",
+        f"{applied.migration.path}: destructive steps without a declared reason:\n"
+        + "\n".join(f"  {s}" for s in steps)
+        + "\nfix: declare `-- d1check: allow-destructive <reason>` in the migration "
+        "(the reason goes into the report), or make the change additive",
+    )
+
+
+# --- d1 ------------------------------------------------------------------------------------
+
+
+def check_d1(applied: Applied) -> CheckResult:
+    """D1's own rules and wrangler's traps, in the migration and in its rollback."""
+    migration = applied.migration
+    findings = lint_d1(migration.file, applied.before.schema)
+    if migration.rollback is not None and applied.after is not None:
+        findings += lint_d1(migration.rollback, applied.after.schema)
+    if applied.error is not None and _is_d1_refusal(applied.error):
+        findings.append(f"{applied.error}")
+    warnings = file_warnings(migration.file)
+    if findings:
+        return failed("d1", "\n".join(findings), warnings)
+    return passed("d1", warnings=warnings)
+
+
+def _is_d1_refusal(error: SQLError) -> bool:
+    words = ("SQLITE_AUTH", "SQLITE_TOOBIG", "too many columns", "state.storage.transaction")
+    return any(w in error.message for w in words)
+
+
+def file_warnings(file: SqlFile) -> list[str]:
+    """Warnings that do not fail the check (a file too large for one remote request)."""
+    size = len(file.text.encode())
+    if size > D1_FILE_WARNING_BYTES:
+        return [
+            f"{file.path}: {size:,} bytes; remote `migrations apply` sends a file as one request "
+            "(D1 refuses statements over 100 KB; split large data loads)"
+        ]
+    return []
+
+
+_Lint = Callable[[SqlFile, Schema], list[str]]
+
+
+def lint_d1(file: SqlFile, schema: Schema) -> list[str]:
+    """Every D1 rule `file` breaks, each as `path:line: what — fix`; `schema` is the state before."""
+    rules: tuple[_Lint, ...] = (
+        _lint_transactions,
+        _lint_foreign_keys_pragma,
+        _lint_unterminated,
+        _lint_several_transactions,
+        _lint_rebuild_with_cascading_children,
+        _lint_drop_column,
+    )
+    return [finding for rule in rules for finding in rule(file, schema)]
+
+
+def _lint_transactions(file: SqlFile, schema: Schema) -> list[str]:
+    return [
+        f"{file.path}:{s.line}: {e.detail} — D1 refuses transaction statements in remote SQL "
+        "(wrangler's local mode strips them, so they fail first in production)\n"
+        "  fix: remove it; D1 runs every migration in a transaction of its own"
+        for s in file.statements
+        for e in effects(s)
+        if e.action == "transaction" and e.detail in TRANSACTION_WORDS
+    ]
+
+
+def _lint_foreign_keys_pragma(file: SqlFile, schema: Schema) -> list[str]:
+    return [
+        f"{file.path}:{s.line}: PRAGMA foreign_keys = {e.detail} does nothing on D1 (foreign keys "
+        "are always enforced) and signals a table rebuild whose DROP TABLE will cascade\n"
+        "  fix: use PRAGMA defer_foreign_keys = true, and rebuild child tables before parents"
+        for s in file.statements
+        for e in effects(s)
+        if e.action == "pragma" and e.table == "foreign_keys" and e.detail
+    ]
+
+
+def _lint_unterminated(file: SqlFile, schema: Schema) -> list[str]:
+    findings = []
+    last = file.statements[-1] if file.statements else None
+    if last is not None and not last.terminated:
+        findings.append(
+            f"{file.path}:{last.line}: the last statement has no `;` — wrangler appends its "
+            "tracking INSERT to the file, so the apply fails\n  fix: end the statement with `;`"
+        )
+    if has_unterminated_comment(file.text):
+        findings.append(
+            f"{file.path}: a `/*` comment is never closed — it swallows wrangler's tracking INSERT: "
+            "the migration's changes land but it is not recorded, and the next apply runs it "
+            "again\n  fix: close the comment with `*/`"
+        )
+    return findings
+
+
+def _lint_several_transactions(file: SqlFile, schema: Schema) -> list[str]:
+    text = file.text.replace("BEGIN TRANSACTION;", "", 1).replace("COMMIT;", "", 1)
+    if "BEGIN TRANSACTION" not in text:
+        return []
+    return [
+        f"{file.path}: the text `BEGIN TRANSACTION` appears more than once (in a comment counts): "
+        "wrangler's local apply refuses the file (\"contains several transactions\")\n"
+        "  fix: remove BEGIN TRANSACTION / COMMIT and the words from comments"
+    ]
+
+
+def _lint_rebuild_with_cascading_children(file: SqlFile, schema: Schema) -> list[str]:
+    found = _all_effects(file.statements)
+    renamed_to = {e.detail.lower() for _, e in found if e.action == "rename-table"}
+    dropped_children: set[str] = set()
+    findings = []
+    for statement, effect in found:
+        if effect.action != "drop-table":
+            continue
+        if effect.table.lower() in renamed_to:
+            children = [
+                (t, a)
+                for t, a in _cascading_children(schema, effect.table)
+                if t.lower() not in dropped_children
+            ]
+            if children:
+                named = ", ".join(f"{t} (ON DELETE {a})" for t, a in children)
+                findings.append(
+                    f"{file.path}:{statement.line}: rebuilds {effect.table}, whose children "
+                    f"{named} lose their rows (or keys) when it is dropped — D1 enforces foreign "
+                    "keys always, PRAGMA defer_foreign_keys defers checks, not actions\n"
+                    "  fix: copy the child rows aside and restore them after the rename, or "
+                    "rebuild the children too"
+                )
+        dropped_children.add(effect.table.lower())
+    return findings
+
+
+def _lint_drop_column(file: SqlFile, schema: Schema) -> list[str]:
+    findings = []
+    dropped: set[str] = set()
+    for statement, effect in _all_effects(file.statements):
+        if effect.action in ("drop-index", "drop-view", "drop-trigger"):
+            dropped.add(effect.table.lower())
+        if effect.action != "drop-column":
+            continue
+        reason = drop_column_refusal(schema, effect.table, effect.detail, dropped)
+        if reason:
+            findings.append(
+                f"{file.path}:{statement.line}: SQLite refuses to drop {effect.table}.{effect.detail}: "
+                f"{reason}"
+            )
+    return findings
+
+
+def drop_column_refusal(
+    schema: Schema, table_name: str, column: str, dropped: set[str] | None = None
+) -> str:
+    """Why SQLite would refuse `ALTER TABLE table DROP COLUMN column`, or "" if it would not.
+
+    `dropped` names indexes, views and triggers (lower case) already dropped before the statement.
+    """
+    gone = dropped or set()
+    table = next((t for n, t in schema.tables.items() if n.lower() == table_name.lower()), None)
+    if table is None:
+        return ""
+    col = column.lower()
+    for c in table.columns:
+        if c.name.lower() == col and c.pk:
+            return "it is part of the PRIMARY KEY\n  fix: rebuild the table instead"
+    for index in schema.indexes.values():
+        if index.name.lower() in gone:
+            continue
+        if index.table.lower() == table_name.lower() and col in (str(x).lower() for x in index.columns):
+            kind = "a UNIQUE constraint" if index.origin == "u" else f"index {index.name}"
+            return f"{kind} uses it\n  fix: drop {kind} first (and recreate it in the rollback)"
+    for fk in table.foreign_keys:
+        if col in (c.lower() for c in fk.columns):
+            return f"it is in a foreign key to {fk.table}\n  fix: rebuild the table instead"
+    for check in table.checks:
+        if col in _identifiers(check):
+            return "a CHECK constraint uses it\n  fix: rebuild the table instead"
+    for kind, objects in (("view", schema.views), ("trigger", schema.triggers)):
+        for name, obj in objects.items():
+            if name.lower() not in gone and col in _identifiers(obj.sql):
+                return f"{kind} {name} uses it\n  fix: drop {kind} {name} first and recreate it after"
+    return ""
+
+
+def _identifiers(sql: str) -> set[str]:
+    from d1check.sqlfacts import words
+
+    return {w.value.lower() for w in words(sql) if w.kind in ("word", "ident")}
+
+
+CHECKS: dict[str, Callable[[Applied], CheckResult]] = {
+    "applies": check_applies,
+    "rows": check_rows,
+    "rollback": check_rollback,
+    "idempotent": check_idempotent,
+    "d1": check_d1,
+    "destructive": check_destructive,
+}
+
+
+def run_checks(applied: Applied) -> dict[str, CheckResult]:
+    """Every check on one applied migration."""
+    return {name: check(applied) for name, check in CHECKS.items()}
+
+
+def check_migration(before: D1Database, migration: Migration, policy: Policy | None = None) -> dict[str, CheckResult]:
+    """Apply `migration` to a copy of `before` and run every check (a plain-Python entry point)."""
+    policy = policy or Policy()
+    state = state_of(before, [policy.tracking_table])
+    applied = apply_migration(state, migration, policy)
+    try:
+        return run_checks(applied)
+    finally:
+        if applied.after is not None:
+            applied.after.db.close()

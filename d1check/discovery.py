@@ -1,0 +1,232 @@
+"""Migration and rollback files: reading them (UTF-8), wrangler's order, `d1check:` directives."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from d1check.errors import MigrationFileError
+from d1check.statements import Statement, split_statements, tokenize
+
+__all__ = [
+    "DIRECTIVE_KINDS",
+    "Directive",
+    "Migration",
+    "MigrationSet",
+    "SqlFile",
+    "discover",
+    "parse_directives",
+    "read_sql_file",
+    "wrangler_order_key",
+]
+
+DIRECTIVE_KINDS = ("allow-destructive", "not-idempotent", "irreversible")
+_DIRECTIVE = re.compile(r"^d1check\s*:\s*(?P<kind>\S*)\s*(?P<reason>.*?)\s*$")
+_LEADING_NUMBER = re.compile(r"^[0-9]+")
+_BOM = "\ufeff"
+
+
+@dataclass(frozen=True)
+class Directive:
+    """A `-- d1check: <kind> <reason>` comment in a migration."""
+
+    kind: str
+    reason: str
+    line: int
+
+
+@dataclass(frozen=True)
+class SqlFile:
+    """A SQL file as read: its text (UTF-8, BOM removed), statements and sha256 of the raw bytes."""
+
+    path: Path
+    text: str
+    statements: tuple[Statement, ...]
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration file, its rollback (if any) and its directives."""
+
+    file: SqlFile
+    name: str
+    version: str
+    number: int | None
+    rollback: SqlFile | None
+    directives: tuple[Directive, ...]
+
+    @property
+    def path(self) -> Path:
+        """The migration file's path."""
+        return self.file.path
+
+    @property
+    def file_name(self) -> str:
+        """The file name with `.sql`, e.g. `0003_add_review_fields.sql`."""
+        return self.file.path.name
+
+    def directive(self, kind: str) -> Directive | None:
+        """The first directive of `kind`, or None."""
+        return next((d for d in self.directives if d.kind == kind), None)
+
+
+@dataclass(frozen=True)
+class MigrationSet:
+    """The migrations of one directory in wrangler's order, with their rollbacks."""
+
+    migrations_dir: Path
+    rollbacks_dir: Path
+    migrations: tuple[Migration, ...]
+    orphan_rollbacks: tuple[Path, ...]
+
+    def find(self, version_or_name: str) -> Migration:
+        """The migration named by its version ("0003"), its number ("3") or its name (with or
+        without `.sql`); MigrationFileError when none or several match."""
+        key = version_or_name.removesuffix(".sql")
+        if key.isdigit():
+            found = [m for m in self.migrations if m.number == int(key)]
+        else:
+            found = [m for m in self.migrations if m.name == key]
+        if len(found) == 1:
+            return found[0]
+        known = ", ".join(m.name for m in self.migrations) or "none"
+        problem = "several migrations match" if found else "no migration matches"
+        raise MigrationFileError(
+            self.migrations_dir,
+            f"{problem} {version_or_name!r}; migrations: {known}. "
+            "Name one by its full name, e.g. 0003_add_review_fields.",
+        )
+
+
+def read_sql_file(path: Path) -> SqlFile:
+    """Read a SQL file as UTF-8 (a leading BOM is removed) and split it into statements."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MigrationFileError(path, f"cannot read the file: {exc.strerror}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise MigrationFileError(
+            path,
+            f"not valid UTF-8: byte offset {exc.start} (0x{data[exc.start]:02x}) cannot be "
+            "decoded. D1 reads migrations as UTF-8: save the file as UTF-8.",
+            line=line,
+        ) from exc
+    text = text.removeprefix(_BOM)
+    statements = tuple(split_statements(text))
+    return SqlFile(path, text, statements, hashlib.sha256(data).hexdigest())
+
+
+def _leading_number(name: str) -> str:
+    """The digits that start `name` before its first `_` ("" when there are none)."""
+    match = _LEADING_NUMBER.match(name.split("_", 1)[0])
+    return match.group(0) if match else ""
+
+
+def wrangler_order_key(file_name: str) -> tuple[int, int, str]:
+    """Sort key of wrangler's order: the number before the first `_` numerically, ties by name,
+    files without a leading number last."""
+    digits = _leading_number(file_name)
+    if not digits:
+        return (1, 0, file_name)
+    return (0, int(digits), file_name)
+
+
+def parse_directives(file: SqlFile) -> tuple[Directive, ...]:
+    """The `d1check:` directives in the comments of `file`; MigrationFileError for a bad one."""
+    found: list[Directive] = []
+    for token in tokenize(file.text):
+        if token.kind != "comment":
+            continue
+        first_line = file.text.count("\n", 0, token.offset) + 1
+        for i, body in enumerate(_comment_lines(token.text)):
+            directive = _parse_directive(body, file.path, first_line + i)
+            if directive is not None:
+                found.append(directive)
+    return tuple(found)
+
+
+def _comment_lines(comment: str) -> list[str]:
+    if comment.startswith("--"):
+        return [comment[2:]]
+    body = comment[2:].removesuffix("*/")
+    return [line.strip().lstrip("*") for line in body.split("\n")]
+
+
+def _parse_directive(body: str, path: Path, line: int) -> Directive | None:
+    match = _DIRECTIVE.match(body.strip())
+    if match is None:
+        return None
+    kind, reason = match.group("kind"), match.group("reason")
+    known = ", ".join(DIRECTIVE_KINDS)
+    usage = "write `-- d1check: <directive> <reason>`"
+    if kind not in DIRECTIVE_KINDS:
+        raise MigrationFileError(
+            path, f"unknown directive `d1check: {kind}`; known directives: {known}", line=line
+        )
+    if not reason:
+        raise MigrationFileError(
+            path, f"directive `d1check: {kind}` needs a reason; {usage} (known: {known})", line=line
+        )
+    return Directive(kind, reason, line)
+
+
+def _sql_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    files = [p for p in directory.iterdir() if p.suffix == ".sql" and p.is_file()]
+    return sorted(files, key=lambda p: wrangler_order_key(p.name))
+
+
+def _rollbacks_by_number(rollbacks_dir: Path) -> tuple[dict[int, Path], list[Path]]:
+    by_number: dict[int, Path] = {}
+    unnumbered: list[Path] = []
+    for path in _sql_files(rollbacks_dir):
+        digits = _leading_number(path.name)
+        if not digits:
+            unnumbered.append(path)
+            continue
+        number = int(digits)
+        if number in by_number:
+            raise MigrationFileError(
+                path,
+                f"two rollbacks for migration number {number}: {by_number[number].name} and "
+                f"{path.name}; keep one rollback per migration (NNNN_rollback.sql)",
+            )
+        by_number[number] = path
+    return by_number, unnumbered
+
+
+def _migration(path: Path, rollbacks: dict[int, Path]) -> Migration:
+    file = read_sql_file(path)
+    digits = _leading_number(path.name)
+    number = int(digits) if digits else None
+    rollback_path = rollbacks.get(number) if number is not None else None
+    rollback = read_sql_file(rollback_path) if rollback_path is not None else None
+    return Migration(file, path.stem, digits, number, rollback, parse_directives(file))
+
+
+def _orphans(
+    rollbacks: dict[int, Path], unnumbered: Iterable[Path], migrations: Iterable[Migration]
+) -> tuple[Path, ...]:
+    numbers = {m.number for m in migrations}
+    orphans = [p for n, p in rollbacks.items() if n not in numbers] + list(unnumbered)
+    return tuple(sorted(orphans, key=lambda p: wrangler_order_key(p.name)))
+
+
+def discover(migrations_dir: Path, rollbacks_dir: Path) -> MigrationSet:
+    """The `*.sql` migrations of `migrations_dir` in wrangler's order, each with the rollback of
+    `rollbacks_dir` that has its number (`0003_rollback.sql` belongs to migration number 3).
+
+    A missing migrations directory gives a set with no migrations.
+    """
+    rollbacks, unnumbered = _rollbacks_by_number(rollbacks_dir)
+    migrations = tuple(_migration(p, rollbacks) for p in _sql_files(migrations_dir))
+    orphans = _orphans(rollbacks, unnumbered, migrations)
+    return MigrationSet(migrations_dir, rollbacks_dir, migrations, orphans)

@@ -1,0 +1,178 @@
+"""The one pass over a history: each migration applied once, from the state before it, and checked.
+
+The pass holds only the state before the migration being checked (plus copies while checking it)
+and keeps, per version, a schema fingerprint: memory does not grow with the number of versions
+beyond those small models. Results are computed on first need and kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from d1check.checks import (
+    Applied,
+    CheckResult,
+    Policy,
+    State,
+    apply_migration,
+    run_checks,
+    skipped,
+    state_of,
+)
+from d1check.discovery import Migration, MigrationSet, read_sql_file
+from d1check.engine import D1Database
+from d1check.errors import SQLError
+from d1check.rows import ensure_rows
+from d1check.statements import Statement
+from d1check.tracking import TrackingStyle, records_itself, tracking_name
+
+Progress = Callable[[int, int, Migration], None]
+
+
+@dataclass
+class SeedStatements:
+    """Statements of the seed files, each run once, at the first version where it succeeds."""
+
+    pending: list[tuple[str, Statement]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, paths: Sequence[Path]) -> SeedStatements:
+        """Read the seed files (UTF-8 SQL)."""
+        pending = []
+        for path in paths:
+            file = read_sql_file(path)
+            pending += [(str(path), s) for s in file.statements]
+        return cls(pending)
+
+    def apply(self, db: D1Database) -> None:
+        """Run every pending statement that succeeds now; keep the others for a later version."""
+        still = []
+        for source, statement in self.pending:
+            try:
+                db.run([statement], source=source)
+            except SQLError:
+                still.append((source, statement))
+        self.pending = still
+
+
+def fresh_database(tracking_table: str) -> D1Database:
+    """An empty D1 database with wrangler's tracking table, created as wrangler creates it."""
+    db = D1Database()
+    with db.internal() as conn:
+        conn.execute(TrackingStyle(tracking_table).create_sql())
+    return db
+
+
+class History:
+    """The verification of one migrations directory, computed in one pass on first need."""
+
+    def __init__(
+        self,
+        migrations: MigrationSet,
+        policy: Policy | None = None,
+        *,
+        seed_files: Sequence[Path] = (),
+        progress: Progress | None = None,
+    ) -> None:
+        self.migrations = migrations
+        self.policy = policy or Policy()
+        self.seed_files = tuple(seed_files)
+        self.progress = progress
+        self._results: dict[str, dict[str, CheckResult]] = {}
+        self._fingerprints: list[str] = []
+        self._position = 0
+        self._state: State | None = None
+        self._seeds: SeedStatements | None = None
+        self._broken: Migration | None = None
+
+    @property
+    def ignore(self) -> list[str]:
+        """Tables the schema model leaves out (the tracking table)."""
+        return [self.policy.tracking_table]
+
+    def results(self, migration: Migration) -> dict[str, CheckResult]:
+        """The results of every check on `migration`, advancing the pass up to it if needed."""
+        while migration.name not in self._results and self._position < len(self.migrations.migrations):
+            self._step()
+        return self._results[migration.name]
+
+    def run_all(self) -> dict[str, dict[str, CheckResult]]:
+        """Check every migration; results by migration name."""
+        for migration in self.migrations.migrations:
+            self.results(migration)
+        return dict(self._results)
+
+    @property
+    def fingerprints(self) -> list[str]:
+        """Schema fingerprints after each migration checked so far (index 0: the first)."""
+        return list(self._fingerprints)
+
+    def failed(self) -> bool:
+        """True when any check of the pass so far failed."""
+        return any(r.failed for results in self._results.values() for r in results.values())
+
+    def _start(self) -> State:
+        self._seeds = SeedStatements.load(self.seed_files)
+        return state_of(fresh_database(self.policy.tracking_table), self.ignore)
+
+    def _step(self) -> None:
+        migration = self.migrations.migrations[self._position]
+        self._position += 1
+        if self.progress is not None:
+            self.progress(self._position, len(self.migrations.migrations), migration)
+        if self._broken is not None:
+            self._results[migration.name] = self._blocked(self._broken)
+            return
+        before = self._prepare(self._state or self._start())
+        applied = apply_migration(before, migration, self.policy)
+        self._results[migration.name] = run_checks(applied)
+        self._advance(applied)
+
+    def _prepare(self, state: State) -> State:
+        assert self._seeds is not None
+        self._seeds.apply(state.db)
+        ensure_rows(state.db, state.schema)
+        return state_of(state.db, self.ignore)
+
+    def _advance(self, applied: Applied) -> None:
+        applied.before.db.close()
+        if applied.after is None:
+            self._broken = applied.migration
+            self._state = None
+            return
+        self._state = applied.after
+        self._fingerprints.append(applied.after.schema.fingerprint())
+
+    def _blocked(self, broken: Migration) -> dict[str, CheckResult]:
+        reason = f"{broken.file_name} does not apply; fix it first"
+        return {name: skipped(name, reason) for name in ("applies", "rows", "rollback", "idempotent", "d1", "destructive")}
+
+
+def replay(
+    migrations: Sequence[Migration], *, tracking_table: str = "d1_migrations", record: bool = True
+) -> D1Database:
+    """A fresh database with `migrations` applied in order (and recorded in the tracking table)."""
+    db = fresh_database(tracking_table)
+    style = TrackingStyle(tracking_table)
+    for migration in migrations:
+        apply_one(db, migration, style if record else None)
+    return db
+
+
+def apply_one(db: D1Database, migration: Migration, style: TrackingStyle | None) -> None:
+    """Apply one migration and (when `style` is given) its tracking row, in one transaction."""
+    statements = list(migration.file.statements)
+    if style is not None and not records_itself(statements, style.table):
+        name = tracking_name(migration.name, migration.file_name, style)
+        statements.append(
+            Statement(style.insert_sql(name, migration.version, migration.file.sha256), 0, 0, True)
+        )
+    db.run(statements, source=str(migration.path))
+
+
+def iter_versions(migrations: MigrationSet) -> Iterator[str]:
+    """Version labels in order (the name when a file has no number)."""
+    for m in migrations.migrations:
+        yield m.version or m.name

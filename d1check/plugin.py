@@ -1,0 +1,234 @@
+"""The pytest plugin: options, collection of the migration checks as items, the `--apply` gate."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from d1check import session as d1session
+from d1check.checks import CheckResult
+from d1check.config import Config
+from d1check.engine import engine_description
+from d1check.errors import D1CheckError
+from d1check.fixtures import d1_db, d1_migrator
+from d1check.testing import d1_emulator
+
+__all__ = ["d1_db", "d1_emulator", "d1_engine", "d1_migrator"]
+
+MARKER = "d1check"
+_SESSION = pytest.StashKey[d1session.Session]()
+
+
+class D1CheckWarning(UserWarning):
+    """A check passed with something worth knowing (a file too large for one remote request)."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The d1check options, all in one group."""
+    group = parser.getgroup("d1check", "D1 migration checks (d1check)")
+    group.addoption(
+        "--apply",
+        metavar="TARGET",
+        default=None,
+        help="after the whole session passes, apply pending migrations to TARGET: local, "
+        "staging, production, a client id or an environment name (default: apply nothing)",
+    )
+    group.addoption("--yes", action="store_true", help="confirm --apply without a prompt (CI)")
+    group.addoption(
+        "--dry-run", action="store_true", help="with --apply: print the plan, change nothing"
+    )
+    group.addoption("--backup-dir", metavar="DIR", default=None, help="export each target here first")
+    group.addoption(
+        "--d1check-report", metavar="FILE", default=None, help="write the apply summary as JSON"
+    )
+    group.addoption(
+        "--api-budget",
+        metavar="N/S",
+        default="1200/300",
+        help="never send more than N API requests in any S seconds (default 1200/300; `none`)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker, read the project's configuration, add its migrations to collection."""
+    config.addinivalue_line("markers", f"{MARKER}: a D1 migration check collected by d1check")
+    try:
+        state = d1session.Session.load(Path(str(config.rootpath)))
+    except D1CheckError as error:
+        raise pytest.UsageError(f"d1check: {error}") from error
+    config.stash[_SESSION] = state
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        _add_migration_dirs(config, state.config)
+
+
+def _add_migration_dirs(config: pytest.Config, project: Config) -> None:
+    covered = [Path(a).resolve() for a in config.args]
+    for family in project.families.values():
+        path = family.migrations_dir.resolve()
+        if path.is_dir() and not any(path == c or c in path.parents for c in covered):
+            config.args.append(str(path))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The engine and the migrations d1check verifies."""
+    state = config.stash.get(_SESSION, None)
+    if state is None:
+        return []
+    lines = [f"d1check: {engine_description()}"]
+    for family in state.config.families.values():
+        rel = _relative(family.migrations_dir, state.config.root)
+        lines.append(f"d1check: family {family.name}: {rel} (tracking table {family.tracking_table})")
+    target = config.getoption("apply")
+    if target:
+        lines.append(f"d1check: --apply={target} once the whole session passes")
+    return lines
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix() or "."
+    except ValueError:
+        return str(path)
+
+
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """The configured migrations directories become d1check collectors."""
+    state = parent.config.stash.get(_SESSION, None)
+    if state is None:
+        return None
+    family = state.family_for_dir(path)
+    if family is None:
+        return None
+    return MigrationsDirectory.from_parent(parent, path=path, family=family)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Each production schema export becomes a `::production` item."""
+    state = parent.config.stash.get(_SESSION, None)
+    if state is None or not state.is_production_export(file_path):
+        return None
+    return ExportFile.from_parent(parent, path=file_path)
+
+
+class MigrationsDirectory(pytest.Directory):
+    """A migrations directory: project items, then one file collector per migration."""
+
+    def __init__(self, *, family: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.family = family
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        state = self.config.stash[_SESSION]
+        for check in ("sequence", "checksums"):
+            yield CheckItem.from_parent(self, name=check, family=self.family, check=check, migration=None)
+        for path in state.migration_files(self.family):
+            yield MigrationFile.from_parent(self, path=path, family=self.family)
+
+
+class MigrationFile(pytest.File):
+    """One migration file: one item per check."""
+
+    def __init__(self, *, family: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.family = family
+
+    def collect(self) -> Iterator[pytest.Item]:
+        for check in d1session.CHECK_NAMES:
+            yield CheckItem.from_parent(
+                self, name=check, family=self.family, check=check, migration=self.path.name
+            )
+
+
+class ExportFile(pytest.File):
+    """A production schema export: one `::production` item."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        yield CheckItem.from_parent(self, name="production", family="", check="production", migration=None)
+
+
+class CheckFailed(Exception):
+    """An expected check failure: reported as its message, without a traceback."""
+
+
+class CheckItem(pytest.Item):
+    """One d1check check of one migration (or of the project)."""
+
+    def __init__(self, *, family: str, check: str, migration: str | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.family = family
+        self.check = check
+        self.migration = migration
+        self.add_marker(MARKER)
+
+    def _result(self) -> CheckResult:
+        state = self.config.stash[_SESSION]
+        if self.check == "production":
+            return state.production_result(self.path)
+        if self.migration is None:
+            return state.project_result(self.family, self.check)
+        return state.migration_result(self.family, self.migration, self.check)
+
+    def runtest(self) -> None:
+        result = self._result()
+        for warning in result.warnings:
+            warnings.warn(D1CheckWarning(warning), stacklevel=1)
+        if result.outcome == "skipped":
+            pytest.skip(result.message)
+        if result.failed:
+            raise CheckFailed(result.message)
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        if isinstance(excinfo.value, CheckFailed | D1CheckError):
+            return f"d1check {self.check}: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.path.name}::{self.check}"
+
+
+@pytest.fixture(scope="session")
+def d1_engine() -> Iterator[Any]:
+    """The real D1 engine (workerd) in a throwaway container; skips where Docker is missing."""
+    from d1check.containers import engine_for_tests
+
+    yield from engine_for_tests()
+
+
+def _writer(reporter: Any) -> d1session.Write:
+    if reporter is None:
+        return print
+
+    def write(line: str) -> None:
+        reporter.ensure_newline()
+        reporter.write_line(line)
+
+    return write
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The gate: with --apply, apply pending migrations only if the whole session passed."""
+    config = session.config
+    target = config.getoption("apply")
+    if not target or hasattr(config, "workerinput"):
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    state = config.stash.get(_SESSION, None)
+    if state is None:
+        return
+    outcome = d1session.run_gate(
+        state,
+        target=target,
+        suite_passed=exitstatus == 0 and session.testsfailed == 0,
+        failed_count=session.testsfailed,
+        options=d1session.GateOptions.from_pytest(config),
+        write=_writer(reporter),
+    )
+    if not outcome:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

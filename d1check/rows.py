@@ -1,0 +1,220 @@
+"""Rows in the tables: synthesizing at least one valid row per table, and fingerprints of rows."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import apsw
+
+from d1check.engine import D1Database
+from d1check.schema import Schema, Table
+
+_MAX_ATTEMPTS = 24
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """How many rows a table holds and a digest of their values over `columns`."""
+
+    count: int
+    digest: str
+    columns: tuple[str, ...]
+
+
+RowFingerprint = Mapping[str, TableRows]
+
+
+def quote_ident(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_rows(
+    conn: apsw.Connection, table: str, columns: Sequence[str] | None = None
+) -> TableRows:
+    """Count and digest the rows of `table` over `columns` (all stored columns by default)."""
+    if columns is None:
+        columns = [r[1] for r in conn.execute(f"PRAGMA table_info({quote_ident(table)})")]
+    cols = tuple(sorted(columns))
+    if not cols:
+        count = conn.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0]
+        return TableRows(int(count), "", cols)
+    select = ", ".join(quote_ident(c) for c in cols)
+    rows = conn.execute(f"SELECT {select} FROM {quote_ident(table)}").fetchall()
+    encoded = sorted(repr(tuple(_typed(v) for v in row)) for row in rows)
+    digest = hashlib.sha256("\n".join(encoded).encode()).hexdigest()[:16]
+    return TableRows(len(rows), digest, cols)
+
+
+def fingerprint(db: D1Database, schema: Schema) -> dict[str, TableRows]:
+    """Row fingerprints of every ordinary table of `schema`."""
+    with db.internal() as conn:
+        return {name: table_rows(conn, name) for name in schema.tables}
+
+
+def _typed(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        return ("f", value)
+    return value
+
+
+def ensure_rows(db: D1Database, schema: Schema) -> list[str]:
+    """Give every empty table at least one row that satisfies its constraints.
+
+    Tables are filled parents first, so foreign keys point at real rows. Returns the names of the
+    tables for which no valid row could be made (their constraints defeat the synthesizer; a seed
+    file can fill them instead).
+    """
+    failed: list[str] = []
+    with db.internal() as conn:
+        for table in _parents_first(schema):
+            if _count(conn, table.name) == 0 and not _insert_one(conn, table):
+                failed.append(table.name)
+    return failed
+
+
+def _count(conn: apsw.Connection, table: str) -> int:
+    return int(conn.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0])
+
+
+def _parents_first(schema: Schema) -> list[Table]:
+    ordered: list[Table] = []
+    seen: set[str] = set()
+
+    def visit(table: Table, stack: frozenset[str]) -> None:
+        if table.name in seen or table.name in stack:
+            return
+        for fk in table.foreign_keys:
+            parent = schema.tables.get(fk.table)
+            if parent is not None and parent.name != table.name:
+                visit(parent, stack | {table.name})
+        seen.add(table.name)
+        ordered.append(table)
+
+    for table in schema.tables.values():
+        visit(table, frozenset())
+    return ordered
+
+
+def _insert_one(conn: apsw.Connection, table: Table) -> bool:
+    columns = [c for c in table.columns if not c.hidden]
+    choices = [_candidates(conn, table, c.name) for c in columns]
+    for attempt, values in enumerate(itertools.product(*choices)):
+        if attempt >= _MAX_ATTEMPTS:
+            break
+        if _try_insert(conn, table.name, [c.name for c in columns], list(values)):
+            return True
+    return False
+
+
+_OMIT = object()
+
+
+def _candidates(conn: apsw.Connection, table: Table, column: str) -> list[object]:
+    col = next(c for c in table.columns if c.name == column)
+    parent = _parent_value(conn, table, column)
+    if parent is not _OMIT:
+        return [parent]
+    literals = _check_literals(table, column)
+    typed = _typed_values(col.type)
+    if col.pk and "INT" in col.type.upper() and sum(c.pk > 0 for c in table.columns) == 1:
+        return [_OMIT]
+    preferred: list[object] = []
+    if col.default is not None:
+        preferred.append(_OMIT)
+    elif not col.notnull and not literals:
+        preferred.append(None)
+    return [*preferred, *literals, *typed][:6] or [_OMIT]
+
+
+def _parent_value(conn: apsw.Connection, table: Table, column: str) -> object:
+    for fk in table.foreign_keys:
+        if column not in fk.columns:
+            continue
+        target = fk.to[fk.columns.index(column)] if fk.to else None
+        ref = quote_ident(target) if target else "rowid"
+        if fk.table == table.name:
+            return None
+        try:
+            rows = conn.execute(f"SELECT {ref} FROM {quote_ident(fk.table)} LIMIT 1").fetchall()
+        except apsw.Error:
+            return None
+        return rows[0][0] if rows else None
+    return _OMIT
+
+
+_LITERAL = re.compile(r"'((?:[^']|'')*)'|(-?\d+(?:\.\d+)?)")
+
+
+def _check_literals(table: Table, column: str) -> list[object]:
+    values: list[object] = []
+    for check in table.checks:
+        if column.lower() not in check.lower():
+            continue
+        for text, number in _LITERAL.findall(check):
+            value: object = text.replace("''", "'") if not number else _number(number)
+            if value not in values:
+                values.append(value)
+    return values
+
+
+def _number(text: str) -> object:
+    return float(text) if "." in text else int(text)
+
+
+def _typed_values(declared: str) -> list[object]:
+    upper = declared.upper()
+    if "INT" in upper:
+        return [1, 2, 0]
+    if any(word in upper for word in ("CHAR", "CLOB", "TEXT")):
+        return ["sample", "2025-01-01T00:00:00Z", "a@example.com"]
+    if "BLOB" in upper:
+        return [b"\x00"]
+    if any(word in upper for word in ("REAL", "FLOA", "DOUB")):
+        return [1.5, 0.0]
+    if any(word in upper for word in ("DATE", "TIME")):
+        return ["2025-01-01T00:00:00Z"]
+    if "BOOL" in upper:
+        return [1, 0]
+    return ["sample", 1]
+
+
+def _try_insert(conn: apsw.Connection, table: str, columns: list[str], values: list[object]) -> bool:
+    pairs = [(c, v) for c, v in zip(columns, values, strict=True) if v is not _OMIT]
+    names = ", ".join(quote_ident(c) for c, _ in pairs)
+    marks = ", ".join("?" for _ in pairs)
+    sql = (
+        f"INSERT INTO {quote_ident(table)} ({names}) VALUES ({marks})"
+        if pairs
+        else f"INSERT INTO {quote_ident(table)} DEFAULT VALUES"
+    )
+    try:
+        with conn:
+            conn.execute(sql, [v for _, v in pairs])
+    except apsw.Error:
+        return False
+    return True
+
+
+def changed_tables(before: RowFingerprint, after: RowFingerprint) -> list[str]:
+    """Tables whose rows differ between two fingerprints (present in both)."""
+    return [name for name in before if name in after and before[name] != after[name]]
+
+
+def lost_rows(before: RowFingerprint, after: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+    """Tables that hold fewer rows afterwards: name → (before, after)."""
+    return {
+        name: (rows.count, after[name])
+        for name, rows in before.items()
+        if name in after and after[name] < rows.count
+    }
+
+
+def counts(db: D1Database, tables: Iterable[str]) -> dict[str, int]:
+    """Row counts of the named tables."""
+    with db.internal() as conn:
+        return {t: _count(conn, t) for t in tables}

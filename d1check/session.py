@@ -1,0 +1,248 @@
+"""One verification session of a project: its configuration, one history per family, the gate.
+
+This is the plain-Python layer under the pytest plugin and the CLI: nothing here imports pytest.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from d1check.checks import CHECK_NAMES, CheckResult, Policy, failed, passed, skipped
+from d1check.config import Config, Family, load_config
+from d1check.discovery import MigrationSet, discover, wrangler_order_key
+from d1check.errors import D1CheckError, MigrationFileError
+from d1check.export import read_export
+from d1check.history import History, replay
+from d1check.local import apply_local, plan_local
+from d1check.project import check_checksums, check_sequence
+from d1check.schema import diff_schemas, format_diff, read_schema
+
+__all__ = ["CHECK_NAMES", "GateOptions", "Session", "run_gate"]
+
+Write = Callable[[str], None]
+
+
+def policy_for(config: Config, family: Family) -> Policy:
+    """The check policy of one family."""
+    return Policy(
+        require_rollbacks=config.require_rollbacks,
+        check_idempotency=config.check_idempotency,
+        allow_destructive=config.allow_destructive,
+        tracking_table=family.tracking_table,
+    )
+
+
+class Session:
+    """The project under verification: migrations per family, computed once, on first need."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._sets: dict[str, MigrationSet | MigrationFileError] = {}
+        self._histories: dict[str, History] = {}
+
+    @classmethod
+    def load(cls, root: Path) -> Session:
+        """Read the configuration of the project at `root` (ConfigError on bad configuration)."""
+        return cls(load_config(root))
+
+    def family_for_dir(self, path: Path) -> str | None:
+        """The family whose migrations directory is `path`, if any."""
+        resolved = path.resolve()
+        for family in self.config.families.values():
+            if family.migrations_dir.resolve() == resolved:
+                return family.name
+        return None
+
+    def migration_files(self, family: str) -> list[Path]:
+        """The `*.sql` files of a family's migrations directory, in wrangler's order."""
+        directory = self.config.family(family).migrations_dir
+        files = [p for p in directory.glob("*.sql") if p.is_file()]
+        return sorted(files, key=lambda p: wrangler_order_key(p.name))
+
+    def migrations(self, family: str) -> MigrationSet | MigrationFileError:
+        """The family's migrations, or the error that stops them from being read."""
+        if family not in self._sets:
+            fam = self.config.family(family)
+            try:
+                self._sets[family] = discover(fam.migrations_dir, fam.rollbacks_dir)
+            except MigrationFileError as error:
+                self._sets[family] = error
+        return self._sets[family]
+
+    def history(self, family: str) -> History | MigrationFileError:
+        """The one pass over the family's history (created on first need)."""
+        migrations = self.migrations(family)
+        if isinstance(migrations, MigrationFileError):
+            return migrations
+        if family not in self._histories:
+            fam = self.config.family(family)
+            self._histories[family] = History(
+                migrations, policy_for(self.config, fam), seed_files=self.config.seed_paths()
+            )
+        return self._histories[family]
+
+    def migration_result(self, family: str, file_name: str, check: str) -> CheckResult:
+        """The result of `check` on the migration file `file_name`."""
+        history = self.history(family)
+        if isinstance(history, MigrationFileError):
+            return _unreadable(check, history, file_name)
+        migration = next(
+            (m for m in history.migrations.migrations if m.file_name == file_name), None
+        )
+        if migration is None:
+            return failed(check, f"{file_name}: not found in {history.migrations.migrations_dir}")
+        return history.results(migration)[check]
+
+    def project_result(self, family: str, check: str) -> CheckResult:
+        """The result of a project-level check (`sequence`, `checksums`)."""
+        migrations = self.migrations(family)
+        if isinstance(migrations, MigrationFileError):
+            return failed(check, str(migrations))
+        if check == "sequence":
+            return check_sequence(migrations)
+        return check_checksums(migrations)
+
+    def is_production_export(self, path: Path) -> bool:
+        """True for a file named by `production_schema`."""
+        try:
+            exports = self.config.production_schema_paths()
+        except D1CheckError:
+            return False
+        return path.resolve() in {p.resolve() for p in exports}
+
+    def production_result(self, path: Path) -> CheckResult:
+        """Does the export equal the schema at some version? Which migrations are pending?"""
+        family = self.config.default_family.name
+        history = self.history(family)
+        if isinstance(history, MigrationFileError):
+            return failed("production", str(history))
+        try:
+            export = read_export(path)
+        except D1CheckError as error:
+            return failed("production", str(error))
+        history.run_all()
+        names = [m.name for m in history.migrations.migrations]
+        prints = history.fingerprints
+        wanted = export.schema.fingerprint()
+        if wanted in prints:
+            k = len(prints) - 1 - prints[::-1].index(wanted)
+            pending = names[k + 1 :]
+            text = f"{path.name} matches {names[k]}"
+            text += f"; pending: {', '.join(pending)}" if pending else "; nothing pending"
+            return passed("production", text)
+        return failed("production", _drift_message(path, export.applied, history))
+
+
+def _unreadable(check: str, error: MigrationFileError, file_name: str) -> CheckResult:
+    if error.path.name == file_name:
+        return failed(check, str(error))
+    return skipped(check, f"cannot verify the history: {error.path.name} cannot be read")
+
+
+def _drift_message(path: Path, applied: tuple[str, ...] | None, history: History) -> str:
+    migrations = history.migrations.migrations
+    names = [m.name for m in migrations]
+    upto = len(migrations)
+    if applied:
+        last = applied[-1].removesuffix(".sql")
+        upto = names.index(last) + 1 if last in names else upto
+    db = replay(migrations[:upto], tracking_table=history.policy.tracking_table)
+    expected = read_schema(db, ignore=history.ignore)
+    db.close()
+    export = read_export(path)
+    version = names[upto - 1] if upto else "the empty database"
+    return (
+        f"{path}: the production schema matches no version of the history; compared with "
+        f"{version} (expected → production):\n"
+        + format_diff(diff_schemas(expected, export.schema))
+        + "\nfix: someone changed production by hand; write a migration that makes the change, "
+        "or revert it in production"
+    )
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """How `--apply` runs: confirmation, dry run, backups, report, API budget."""
+
+    yes: bool = False
+    dry_run: bool = False
+    backup_dir: Path | None = None
+    report: Path | None = None
+    api_budget: str = "1200/300"
+
+    @classmethod
+    def from_pytest(cls, config: Any) -> GateOptions:
+        """Read the options from a pytest config."""
+        backup = config.getoption("backup_dir")
+        report = config.getoption("d1check_report")
+        return cls(
+            yes=bool(config.getoption("yes")),
+            dry_run=bool(config.getoption("dry_run")),
+            backup_dir=Path(backup) if backup else None,
+            report=Path(report) if report else None,
+            api_budget=str(config.getoption("api_budget")),
+        )
+
+
+def git_commit(root: Path) -> str | None:
+    """The current git commit of `root`, or None outside a repository."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def run_gate(
+    state: Session,
+    *,
+    target: str,
+    suite_passed: bool,
+    failed_count: int,
+    options: GateOptions,
+    write: Write,
+) -> bool:
+    """Apply pending migrations to `target` if the suite passed; False when anything failed."""
+    if not suite_passed:
+        write(
+            f"d1check: the session did not pass ({failed_count} failed): nothing applied to "
+            f"{target}"
+        )
+        return False
+    if target == "local":
+        return _apply_local(state, options, write)
+    from d1check.gate import apply_remote
+
+    return apply_remote(state.config, target=target, options=options, write=write)
+
+
+def _apply_local(state: Session, options: GateOptions, write: Write) -> bool:
+    config = state.config
+    try:
+        if options.dry_run:
+            for family in config.families.values():
+                plan = plan_local(config, family)
+                pending = ", ".join(m.name for m in plan.pending) or "nothing"
+                write(f"d1check: dry run: local {family.name} ({plan.path}): would apply {pending}")
+            return True
+        results = apply_local(config, git_commit=git_commit(config.root))
+    except D1CheckError as error:
+        write(f"d1check: apply to local failed: {error}")
+        return False
+    for result in results:
+        rel = result.path
+        if result.applied_now:
+            write(
+                f"d1check: local {result.family} ({rel}): applied {len(result.applied_now)} "
+                f"migration(s): {', '.join(result.applied_now)} ({result.seconds:.2f}s)"
+            )
+        else:
+            count = len(result.applied_before)
+            write(f"d1check: local {result.family} ({rel}): up to date ({count} applied), nothing to apply")
+    return True

@@ -1,0 +1,2 @@
+-- Rollback for 0005_create_control_overview
+DROP VIEW IF EXISTS control_overview;

@@ -1,0 +1,3 @@
+"""Example projects under tests/examples are inputs for pytester, never collected themselves."""
+
+collect_ignore = ["examples"]

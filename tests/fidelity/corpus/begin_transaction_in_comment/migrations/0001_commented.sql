@@ -1,0 +1,2 @@
+-- no BEGIN TRANSACTION needed: D1 wraps the file
+CREATE TABLE a (id INTEGER PRIMARY KEY);

@@ -1,0 +1,2 @@
+CREATE TABLE u (x);
+INSERT INTO t VALUES (-1);

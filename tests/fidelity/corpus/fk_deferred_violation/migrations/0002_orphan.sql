@@ -1,0 +1,2 @@
+PRAGMA defer_foreign_keys = ON;
+INSERT INTO posts (id, user_id, title) VALUES (3, 99, 'orphan');

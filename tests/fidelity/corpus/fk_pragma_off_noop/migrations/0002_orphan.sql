@@ -1,0 +1,2 @@
+PRAGMA foreign_keys = OFF;
+INSERT INTO posts (id, user_id, title) VALUES (3, 99, 'orphan');

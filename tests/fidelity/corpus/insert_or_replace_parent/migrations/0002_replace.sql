@@ -1,0 +1,1 @@
+INSERT OR REPLACE INTO users (id, email) VALUES (1, 'a2@example.com');

@@ -1,0 +1,2 @@
+CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT);
+INSERT INTO items (name) VALUES ('a');

@@ -1,0 +1,1 @@
+INSERT INTO log (name) VALUES ('0010_d');

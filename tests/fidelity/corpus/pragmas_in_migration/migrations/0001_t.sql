@@ -1,0 +1,1 @@
+CREATE TABLE t (n INTEGER CHECK (n > 0));

@@ -1,0 +1,5 @@
+PRAGMA defer_foreign_keys = ON;
+CREATE TABLE users_new (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT);
+INSERT INTO users_new (id, email) SELECT id, email FROM users;
+DROP TABLE users;
+ALTER TABLE users_new RENAME TO users;

@@ -1,0 +1,2 @@
+-- expect: auth
+ATTACH DATABASE 'other.db' AS other;

@@ -1,0 +1,2 @@
+-- expect: applied
+CREATE TABLE c (_cf_x TEXT);

@@ -1,0 +1,2 @@
+-- expect: auth
+CREATE TABLE _cf_x (a);

@@ -1,0 +1,2 @@
+-- expect: auth
+CREATE TABLE "_CF_Y" (a);

@@ -1,0 +1,3 @@
+-- expect: auth
+CREATE TABLE t (a);
+CREATE TRIGGER _cf_tr AFTER INSERT ON t BEGIN SELECT 1; END;

@@ -1,0 +1,2 @@
+-- expect: auth
+CREATE VIEW _cf_v AS SELECT 1;

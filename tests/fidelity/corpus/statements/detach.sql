@@ -1,0 +1,2 @@
+-- expect: auth
+DETACH DATABASE other;

@@ -1,0 +1,2 @@
+-- expect: auth
+SELECT sqlite_compileoption_get(0);

@@ -1,0 +1,2 @@
+-- expect: auth
+SELECT if(1, 'a', 'b');

@@ -1,0 +1,2 @@
+-- expect: auth
+SELECT json_error_position('{');

@@ -1,0 +1,2 @@
+-- expect: auth
+SELECT json_pretty('{"a":1}');

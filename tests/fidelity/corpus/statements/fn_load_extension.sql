@@ -1,0 +1,2 @@
+-- expect: auth
+SELECT load_extension('x');

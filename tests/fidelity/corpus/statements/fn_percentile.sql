@@ -1,0 +1,2 @@
+-- expect: no_such_function
+SELECT percentile(1, 50);

@@ -1,0 +1,2 @@
+-- expect: no_such_function
+SELECT soundex('x');

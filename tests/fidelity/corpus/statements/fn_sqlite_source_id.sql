@@ -1,0 +1,2 @@
+-- expect: auth
+SELECT sqlite_source_id();

@@ -1,0 +1,2 @@
+-- expect: auth
+SELECT unistr('\u0041');

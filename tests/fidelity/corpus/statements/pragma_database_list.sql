@@ -1,0 +1,2 @@
+-- expect: auth
+PRAGMA database_list;

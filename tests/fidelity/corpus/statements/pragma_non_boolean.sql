@@ -1,0 +1,2 @@
+-- expect: auth
+PRAGMA recursive_triggers = banana;

@@ -1,0 +1,2 @@
+-- expect: auth
+PRAGMA no_such_pragma;

@@ -1,0 +1,2 @@
+-- expect: auth
+PRAGMA user_version = 3;

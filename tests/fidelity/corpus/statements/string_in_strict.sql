@@ -1,0 +1,3 @@
+-- expect: datatype
+CREATE TABLE s (n INTEGER) STRICT;
+INSERT INTO s VALUES ('x');

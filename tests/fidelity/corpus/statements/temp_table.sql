@@ -1,0 +1,2 @@
+-- expect: auth
+CREATE TEMP TABLE tt (a);

@@ -1,0 +1,2 @@
+-- expect: auth
+CREATE TEMP VIEW tv AS SELECT 1;

@@ -1,0 +1,2 @@
+-- expect: auth
+CREATE VIRTUAL TABLE c USING csv(filename='x.csv');

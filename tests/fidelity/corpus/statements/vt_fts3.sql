@@ -1,0 +1,2 @@
+-- expect: auth
+CREATE VIRTUAL TABLE f3 USING fts3(body);

@@ -1,0 +1,2 @@
+-- expect: auth
+CREATE VIRTUAL TABLE f4 USING fts4(body);

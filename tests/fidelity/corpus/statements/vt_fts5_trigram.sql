@@ -1,0 +1,2 @@
+-- expect: applied
+CREATE VIRTUAL TABLE tri USING fts5(body, tokenize = 'trigram');

@@ -1,0 +1,2 @@
+-- expect: no_such_table
+SELECT * FROM generate_series(1, 3);

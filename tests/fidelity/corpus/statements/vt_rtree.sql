@@ -1,0 +1,2 @@
+-- expect: applied
+CREATE VIRTUAL TABLE boxes USING rtree(id, min_x, max_x, min_y, max_y);

@@ -1,0 +1,2 @@
+CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, "begin" TEXT, updated TEXT);
+CREATE TABLE audit (id INTEGER PRIMARY KEY, what TEXT);
