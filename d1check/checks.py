@@ -158,7 +158,11 @@ def _cascading_children(schema: Schema, parent: str) -> list[tuple[str, str]]:
     for table in schema.tables.values():
         for fk in table.foreign_keys:
             action = fk.on_delete.upper()
-            if fk.table.lower() == parent.lower() and action in ("CASCADE", "SET NULL", "SET DEFAULT"):
+            if fk.table.lower() == parent.lower() and action in (
+                "CASCADE",
+                "SET NULL",
+                "SET DEFAULT",
+            ):
                 children.append((table.name, action))
     return children
 
@@ -201,9 +205,7 @@ def check_idempotent(applied: Applied) -> CheckResult:
     if applied.after is None:
         return skipped("idempotent", "the migration does not apply (see ::applies)")
     statements = [
-        s
-        for s in migration.file.statements
-        if not _tracking_statement(s, policy.tracking_table)
+        s for s in migration.file.statements if not _tracking_statement(s, policy.tracking_table)
     ]
     again = applied.after.db.copy()
     try:
@@ -237,7 +239,9 @@ def _compare_second_run(first: State, second: State, migration: Migration) -> Ch
     for table in changed:
         before, after = first.rows[table], second.rows.get(table)
         count = after.count if after else 0
-        parts.append(f"  rows of {table}: {before.count} after the first run, {count} after the second")
+        parts.append(
+            f"  rows of {table}: {before.count} after the first run, {count} after the second"
+        )
     parts.append(
         "fix: guard data changes (INSERT OR IGNORE, WHERE NOT EXISTS …), or declare "
         "`-- d1check: not-idempotent <reason>`"
@@ -276,7 +280,9 @@ def _missing_rollback(migration: Migration, policy: Policy) -> CheckResult:
     )
 
 
-def _run_rollback(applied: Applied, after: State, rollback: SqlFile, work: D1Database) -> CheckResult:
+def _run_rollback(
+    applied: Applied, after: State, rollback: SqlFile, work: D1Database
+) -> CheckResult:
     try:
         work.run(rollback.statements, source=str(rollback.path))
     except SQLError as error:
@@ -298,7 +304,10 @@ def _run_rollback(applied: Applied, after: State, rollback: SqlFile, work: D1Dat
 
 
 def _declared_destructive(applied: Applied) -> bool:
-    return applied.policy.allow_destructive or applied.migration.directive("allow-destructive") is not None
+    return (
+        applied.policy.allow_destructive
+        or applied.migration.directive("allow-destructive") is not None
+    )
 
 
 def _rows_not_restored(applied: Applied, after: State, work: D1Database) -> list[str]:
@@ -505,7 +514,7 @@ def _lint_several_transactions(file: SqlFile, schema: Schema) -> list[str]:
         return []
     return [
         f"{file.path}: the text `BEGIN TRANSACTION` appears more than once (in a comment counts): "
-        "wrangler's local apply refuses the file (\"contains several transactions\")\n"
+        'wrangler\'s local apply refuses the file ("contains several transactions")\n'
         "  fix: remove BEGIN TRANSACTION / COMMIT and the words from comments"
     ]
 
@@ -572,7 +581,9 @@ def drop_column_refusal(
     for index in schema.indexes.values():
         if index.name.lower() in gone:
             continue
-        if index.table.lower() == table_name.lower() and col in (str(x).lower() for x in index.columns):
+        if index.table.lower() == table_name.lower() and col in (
+            str(x).lower() for x in index.columns
+        ):
             kind = "a UNIQUE constraint" if index.origin == "u" else f"index {index.name}"
             return f"{kind} uses it\n  fix: drop {kind} first (and recreate it in the rollback)"
     for fk in table.foreign_keys:
@@ -584,7 +595,9 @@ def drop_column_refusal(
     for kind, objects in (("view", schema.views), ("trigger", schema.triggers)):
         for name, obj in objects.items():
             if name.lower() not in gone and col in _identifiers(obj.sql):
-                return f"{kind} {name} uses it\n  fix: drop {kind} {name} first and recreate it after"
+                return (
+                    f"{kind} {name} uses it\n  fix: drop {kind} {name} first and recreate it after"
+                )
     return ""
 
 
@@ -609,7 +622,9 @@ def run_checks(applied: Applied) -> dict[str, CheckResult]:
     return {name: check(applied) for name, check in CHECKS.items()}
 
 
-def check_migration(before: D1Database, migration: Migration, policy: Policy | None = None) -> dict[str, CheckResult]:
+def check_migration(
+    before: D1Database, migration: Migration, policy: Policy | None = None
+) -> dict[str, CheckResult]:
     """Apply `migration` to a copy of `before` and run every check (a plain-Python entry point)."""
     policy = policy or Policy()
     state = state_of(before, [policy.tracking_table])

@@ -117,18 +117,17 @@ def load_export(
     text = _read_text(path)
     keep = frozenset(t.lower() for t in tracking_tables)
     db = D1Database()
-    with db.internal() as conn:
-        conn.execute("PRAGMA foreign_keys = OFF")
-        conn.execute("BEGIN")
-        try:
+    try:
+        with db.internal() as conn:
+            conn.execute("PRAGMA foreign_keys = OFF")
+            conn.execute("BEGIN")
             for statement in split_statements(text):
                 _apply(conn, statement, _plan(statement, data, keep), path)
             conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            db.close()
-            raise
-        conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        db.close()
+        raise
     return db
 
 

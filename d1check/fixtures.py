@@ -73,7 +73,12 @@ class Migrator:
             statements = list(migration.rollback.statements)
             self.db.run(statements, source=str(migration.rollback.path))
             with self.db.internal() as conn:
-                conn.execute(self.style.delete_sql(tracking_name(migration.name, migration.file_name, self.style), migration.version))
+                conn.execute(
+                    self.style.delete_sql(
+                        tracking_name(migration.name, migration.file_name, self.style),
+                        migration.version,
+                    )
+                )
             self._position -= 1
         return self.db
 
@@ -116,7 +121,9 @@ class StateCache:
 _CACHE = pytest.StashKey[StateCache]()
 
 
-def make_migrator(root: Path, family: str | None = None, cache: StateCache | None = None) -> Migrator:
+def make_migrator(
+    root: Path, family: str | None = None, cache: StateCache | None = None
+) -> Migrator:
     """A Migrator for the project at `root` (usable without pytest)."""
     config = load_config(root)
     fam = config.family(family) if family else config.default_family

@@ -94,7 +94,9 @@ class History:
 
     def results(self, migration: Migration) -> dict[str, CheckResult]:
         """The results of every check on `migration`, advancing the pass up to it if needed."""
-        while migration.name not in self._results and self._position < len(self.migrations.migrations):
+        while migration.name not in self._results and self._position < len(
+            self.migrations.migrations
+        ):
             self._step()
         return self._results[migration.name]
 
@@ -147,7 +149,10 @@ class History:
 
     def _blocked(self, broken: Migration) -> dict[str, CheckResult]:
         reason = f"{broken.file_name} does not apply; fix it first"
-        return {name: skipped(name, reason) for name in ("applies", "rows", "rollback", "idempotent", "d1", "destructive")}
+        return {
+            name: skipped(name, reason)
+            for name in ("applies", "rows", "rollback", "idempotent", "d1", "destructive")
+        }
 
 
 def replay(

@@ -43,7 +43,11 @@ def local_database_path(config: Config, family: Family) -> Path:
     """Where the family's local database lives (wrangler's file, or `.d1check/local.sqlite`)."""
     database = family.local_database
     if database is None:
-        name = FALLBACK_DATABASE if family.name == "default" else Path(f".d1check/{family.name}.sqlite")
+        name = (
+            FALLBACK_DATABASE
+            if family.name == "default"
+            else Path(f".d1check/{family.name}.sqlite")
+        )
         return config.root / name
     return config.root / MINIFLARE_DIR / miniflare_file_name(local_id(database))
 
@@ -148,12 +152,20 @@ def _apply_plan(plan: LocalPlan, family: Family, git_commit: str | None) -> Loca
         ) from error
     finally:
         db.close()
-    return LocalResult(plan.family, plan.path, plan.applied, tuple(done), time.monotonic() - started)
+    return LocalResult(
+        plan.family, plan.path, plan.applied, tuple(done), time.monotonic() - started
+    )
 
 
-def _with_records(migration: Migration, style: TrackingStyle, git_commit: str | None) -> list[Statement]:
+def _with_records(
+    migration: Migration, style: TrackingStyle, git_commit: str | None
+) -> list[Statement]:
     records = [
-        style.insert_sql(tracking_name(migration.name, migration.file_name, style), migration.version, migration.file.sha256),
+        style.insert_sql(
+            tracking_name(migration.name, migration.file_name, style),
+            migration.version,
+            migration.file.sha256,
+        ),
         audit_insert_sql(
             version=migration.version,
             name=migration.name,

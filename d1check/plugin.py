@@ -12,6 +12,7 @@ import pytest
 from d1check import session as d1session
 from d1check.checks import CheckResult
 from d1check.config import Config
+from d1check.containers import d1_engine
 from d1check.engine import engine_description
 from d1check.errors import D1CheckError
 from d1check.fixtures import d1_db, d1_migrator
@@ -41,7 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--dry-run", action="store_true", help="with --apply: print the plan, change nothing"
     )
-    group.addoption("--backup-dir", metavar="DIR", default=None, help="export each target here first")
+    group.addoption(
+        "--backup-dir", metavar="DIR", default=None, help="export each target here first"
+    )
     group.addoption(
         "--d1check-report", metavar="FILE", default=None, help="write the apply summary as JSON"
     )
@@ -81,7 +84,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [f"d1check: {engine_description()}"]
     for family in state.config.families.values():
         rel = _relative(family.migrations_dir, state.config.root)
-        lines.append(f"d1check: family {family.name}: {rel} (tracking table {family.tracking_table})")
+        lines.append(
+            f"d1check: family {family.name}: {rel} (tracking table {family.tracking_table})"
+        )
     target = config.getoption("apply")
     if target:
         lines.append(f"d1check: --apply={target} once the whole session passes")
@@ -124,7 +129,9 @@ class MigrationsDirectory(pytest.Directory):
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         state = self.config.stash[_SESSION]
         for check in ("sequence", "checksums"):
-            yield CheckItem.from_parent(self, name=check, family=self.family, check=check, migration=None)
+            yield CheckItem.from_parent(
+                self, name=check, family=self.family, check=check, migration=None
+            )
         for path in state.migration_files(self.family):
             yield MigrationFile.from_parent(self, path=path, family=self.family)
 
@@ -147,7 +154,9 @@ class ExportFile(pytest.File):
     """A production schema export: one `::production` item."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        yield CheckItem.from_parent(self, name="production", family="", check="production", migration=None)
+        yield CheckItem.from_parent(
+            self, name="production", family="", check="production", migration=None
+        )
 
 
 class CheckFailed(Exception):
@@ -190,14 +199,6 @@ class CheckItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"{self.path.name}::{self.check}"
-
-
-@pytest.fixture(scope="session")
-def d1_engine() -> Iterator[Any]:
-    """The real D1 engine (workerd) in a throwaway container; skips where Docker is missing."""
-    from d1check.containers import engine_for_tests
-
-    yield from engine_for_tests()
 
 
 def _writer(reporter: Any) -> d1session.Write:

@@ -62,7 +62,9 @@ def _numbering(migrations: MigrationSet) -> list[str]:
     for low, high in zip(numbers, numbers[1:], strict=False):
         if high != low + 1:
             missing = f"{low + 1}" if high == low + 2 else f"{low + 1}–{high - 1}"
-            problems.append(f"  gap: no migration numbered {missing} (between {seen[low]} and {seen[high]})")
+            problems.append(
+                f"  gap: no migration numbered {missing} (between {seen[low]} and {seen[high]})"
+            )
     return problems
 
 
@@ -113,7 +115,9 @@ def compute_sums(migrations: MigrationSet) -> SumFile:
     for m in migrations.migrations:
         entries[m.file_name] = file_hash(m.path.read_bytes())
         if m.rollback is not None:
-            entries[_rollback_key(migrations, m.rollback.path)] = file_hash(m.rollback.path.read_bytes())
+            entries[_rollback_key(migrations, m.rollback.path)] = file_hash(
+                m.rollback.path.read_bytes()
+            )
     return SumFile(_total(entries), entries)
 
 
@@ -162,7 +166,9 @@ def check_checksums(migrations: MigrationSet) -> CheckResult:
         if name in current.files and current.files[name] != digest
     ]
     problems += [
-        f"  {name}: listed in {SUM_FILE} but missing" for name in recorded.files if name not in current.files
+        f"  {name}: listed in {SUM_FILE} but missing"
+        for name in recorded.files
+        if name not in current.files
     ]
     problems += [
         f"  {name}: new, not in {SUM_FILE} yet (run `d1check hash` and commit it)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import logging
 import os
 import random
 import re
@@ -31,6 +32,11 @@ TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
 DEFAULT_BUDGET = "1200/300"
 REDACTED = "[REDACTED]"
 DEFAULT_TIMEOUT = httpx.Timeout(40.0, connect=10.0)
+
+_log = logging.getLogger(__name__)
+_AMBIGUOUS = (
+    "the write may or may not have been applied: read the tracking table before sending it again"
+)
 
 Params = Sequence[object] | None
 FailureKind = Literal["rate_limited", "server", "unsent", "lost"]
@@ -379,6 +385,8 @@ def parse_envelope(
     elif status >= 500:
         kind = "server"
         error_type = AmbiguousWrite if req.write else RemoteError
+    if error_type is AmbiguousWrite:
+        text += f"; {_AMBIGUOUS}"
     error = error_type(redact(text), status=status, code=code)
     if kind is None:
         raise error
@@ -404,10 +412,9 @@ def classify_exception(req: ApiRequest, exc: httpx.HTTPError, redact: Redactor) 
         exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError
     ):
         error_type = AmbiguousWrite if req.write else RemoteError
-        what = "the write may or may not have been applied; read the tracking table before retrying"
         message = f"D1 API {req.method} {req.path}: no answer ({detail})"
         if req.write:
-            message += f"; {what}"
+            message += f"; {_AMBIGUOUS}"
         return Failure("lost", error_type(message))
     raise RemoteError(f"D1 API {req.method} {req.path}: {detail}") from None
 
@@ -542,7 +549,7 @@ class D1Client:
             result = self._send(self._build.list_databases(name, page, per_page))
             items = list(_items(result))
             found += [DatabaseInfo.from_json(item) for item in items]
-            if len(items) < per_page:
+            if not items or len(items) < per_page:
                 break
         return found
 
@@ -637,6 +644,7 @@ class D1Client:
             except _Retryable as retryable:
                 failure = retryable.failure
             delay = retry_delay(failure, attempt, req.write, self.retry, self._rng)
+            _log.info("retrying in %.2f s (attempt %d): %s", delay, attempt + 1, failure.error)
             if failure.kind == "rate_limited" and self.budget is not None:
                 self.budget.pause(delay)
             else:

@@ -183,7 +183,9 @@ def _typed_values(declared: str) -> list[object]:
     return ["sample", 1]
 
 
-def _try_insert(conn: apsw.Connection, table: str, columns: list[str], values: list[object]) -> bool:
+def _try_insert(
+    conn: apsw.Connection, table: str, columns: list[str], values: list[object]
+) -> bool:
     pairs = [(c, v) for c, v in zip(columns, values, strict=True) if v is not _OMIT]
     names = ", ".join(quote_ident(c) for c, _ in pairs)
     marks = ", ".join("?" for _ in pairs)

@@ -244,5 +244,7 @@ def _apply_local(state: Session, options: GateOptions, write: Write) -> bool:
             )
         else:
             count = len(result.applied_before)
-            write(f"d1check: local {result.family} ({rel}): up to date ({count} applied), nothing to apply")
+            write(
+                f"d1check: local {result.family} ({rel}): up to date ({count} applied), nothing to apply"
+            )
     return True

@@ -311,7 +311,9 @@ def _schema_version(db: D1Database) -> int:
 class D1Emulator:
     """D1's REST API on 127.0.0.1, backed by one SQLite file per database in `directory`.
 
-    Use as a context manager; `url` is the API base for `D1Client(api_base=...)`.
+    Use as a context manager; `url` is the API base for `D1Client(api_base=...)`. Every
+    committed write records a Time Travel state; the newest `keep_bookmarks` per database stay.
+    `export_polls`: how many polls answer `active` before an export completes.
     """
 
     def __init__(
@@ -324,6 +326,7 @@ class D1Emulator:
         port: int = 0,
         faults: Faults | None = None,
         export_polls: int = 1,
+        keep_bookmarks: int = 100,
     ) -> None:
         self.directory = Path(directory)
         self.token = token
@@ -332,6 +335,7 @@ class D1Emulator:
         self.port = port
         self.faults = faults or Faults()
         self.export_polls = export_polls
+        self.keep_bookmarks = keep_bookmarks
         self.requests: Counter[str] = Counter()
         self._databases: dict[str, _Database] = {}
         self._exports: dict[str, _Export] = {}
@@ -376,8 +380,12 @@ class D1Emulator:
     @property
     def url(self) -> str:
         """The API base, e.g. `http://127.0.0.1:PORT/client/v4`."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{API_PREFIX}"
+        return f"{self._origin}{API_PREFIX}"
+
+    @property
+    def _origin(self) -> str:
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     def client(self, **kwargs: Any) -> D1Client:
         """A D1Client for this emulator (its token, account and URL)."""
@@ -484,6 +492,9 @@ class D1Emulator:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{bookmark}.sqlite").write_bytes(record.open().to_bytes())
             record.history.append((time.time(), bookmark))
+            while len(record.history) > max(1, self.keep_bookmarks):
+                _, oldest = record.history.pop(0)
+                (folder / f"{oldest}.sqlite").unlink(missing_ok=True)
         return bookmark
 
     def _bookmark(self, record: _Database, timestamp: str | None) -> str:
@@ -581,7 +592,7 @@ class D1Emulator:
                 "status": "active",
                 "messages": ["Generating dump"],
             }
-        signed = f"http://{self.host}:{self.port}/__export/{job.bookmark}/{job.filename}"
+        signed = f"{self._origin}/__export/{job.bookmark}/{job.filename}"
         return {
             "success": True,
             "type": "export",
@@ -638,7 +649,9 @@ class D1Emulator:
         with self._lock:
             records = sorted(self._databases.values(), key=lambda r: r.created_at)
         name = query.get("name")
-        return [r.info() for r in records if not name or name in r.name]
+        matching = [r for r in records if not name or name in r.name]
+        page, per_page = _int_param(query, "page", 1), _int_param(query, "per_page", 1000)
+        return [r.info() for r in matching[(page - 1) * per_page : page * per_page]]
 
     def _on_database(
         self, record: _Database, method: str, rest: str, query: dict[str, str], body: Any
@@ -664,6 +677,13 @@ class D1Emulator:
                 raise ApiError(400, 7400, "restore needs ?bookmark= or ?timestamp=")
             return self._restore(record, str(bookmark))
         raise ApiError(404, 7000, "No route for that URI")
+
+
+def _int_param(query: dict[str, str], name: str, default: int) -> int:
+    value = query.get(name, str(default))
+    if not value.isdigit() or int(value) < 1:
+        raise ApiError(400, 7400, f"The request is malformed: {name} must be a positive integer")
+    return int(value)
 
 
 def _field(body: Any, name: str) -> object:

@@ -92,7 +92,7 @@ class TrackingStyle:
     def select_applied_sql(self) -> str:
         """A query whose rows are (name,) of applied migrations, in the order they were applied."""
         if self.seed_style:
-            return f'SELECT version || \'_\' || name AS name FROM "{self.table}" ORDER BY id'
+            return f"SELECT version || '_' || name AS name FROM \"{self.table}\" ORDER BY id"
         return f'SELECT name FROM "{self.table}" ORDER BY id'
 
 
@@ -111,7 +111,17 @@ def audit_insert_sql(
     """One `_schema_audit` row as literal SQL (duration is filled in by a later, harmless update)."""
     values = ", ".join(
         quote(v)
-        for v in (version, name, checksum, applied_by, environment, target, git_commit, bookmark, action)
+        for v in (
+            version,
+            name,
+            checksum,
+            applied_by,
+            environment,
+            target,
+            git_commit,
+            bookmark,
+            action,
+        )
     )
     return (
         f'INSERT INTO "{AUDIT_TABLE}" (migration_version, migration_name, checksum, applied_by, '

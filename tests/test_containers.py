@@ -16,6 +16,7 @@ import pytest
 
 from d1check.containers import (
     D1EngineContainer,
+    EngineUnavailable,
     d1_engine,  # noqa: F401  (the fixture)
     docker_client,
     engine_containers,
@@ -23,6 +24,14 @@ from d1check.containers import (
 )
 
 pytestmark = pytest.mark.engine_container
+
+
+@pytest.fixture(autouse=True)
+def _docker() -> None:
+    try:
+        docker_client()
+    except EngineUnavailable as error:
+        pytest.skip(str(error))
 
 
 class Api:

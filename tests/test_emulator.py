@@ -407,3 +407,23 @@ def test_latency(emu: D1Emulator, client: D1Client, db: str) -> None:
 def test_unknown_fault_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown fault 'explode'"):
         Fault("explode")
+
+
+def test_old_bookmarks_are_pruned(tmp_path: Path) -> None:
+    with D1Emulator(tmp_path / "d1", keep_bookmarks=2) as emu:
+        client = emu.client(retry=RetryPolicy(attempts=1))
+        db = client.create_database("app").uuid
+        first = client.bookmark(db)
+        client.query(db, "CREATE TABLE a(x)")
+        client.query(db, "CREATE TABLE b(x)")
+        with pytest.raises(RemoteError, match="unknown bookmark"):
+            client.restore(db, first)
+        assert len(list((emu.directory / ".bookmarks" / db).iterdir())) == 2
+
+
+def test_list_is_paged(emu: D1Emulator, client: D1Client) -> None:
+    names = [f"client-{i}" for i in range(5)]
+    for name in names:
+        emu.create_database(name)
+    assert sorted(d.name for d in client.list_databases(per_page=2)) == names
+    assert emu.count("/database", method="GET") == 3

@@ -506,3 +506,16 @@ def test_file_backed_database_persists(tmp_path: Path) -> None:
         passes(db, "CREATE TABLE t (a);\nINSERT INTO t VALUES (1);")
     with D1Database(path) as db:
         assert count(db, "t") == 1
+
+
+def test_deferred_rebuild_commits_on_a_file_database(tmp_path: Path) -> None:
+    with D1Database(tmp_path / "wal.sqlite") as db:
+        with db.internal() as conn:
+            conn.execute("PRAGMA journal_mode = WAL").fetchall()
+        passes(db, "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT);")
+        passes(db, "CREATE TABLE likes (user_id REFERENCES users(id));")
+        passes(db, "INSERT INTO users VALUES (1, 'a');\nINSERT INTO likes VALUES (1);")
+        passes(db, "PRAGMA defer_foreign_keys = ON;" + REBUILD_USERS)
+    with D1Database(tmp_path / "wal.sqlite") as db:
+        assert count(db, "likes") == 1
+        assert "NOT NULL" in str(db.execute("SELECT sql FROM sqlite_schema WHERE name = 'users'"))

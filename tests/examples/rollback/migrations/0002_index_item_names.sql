@@ -1,0 +1,1 @@
+CREATE INDEX IF NOT EXISTS idx_items_name ON items(name);

@@ -1,0 +1,2 @@
+-- Forgets the index.
+SELECT 1;

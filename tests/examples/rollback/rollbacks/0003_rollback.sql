@@ -1,0 +1,2 @@
+-- Forgets the column.
+SELECT 1;

@@ -1,0 +1,1 @@
+INSERT INTO d0 VALUES (0);

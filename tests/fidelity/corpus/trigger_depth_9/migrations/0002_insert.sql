@@ -1,1 +1,0 @@
-INSERT INTO d1 VALUES (1);

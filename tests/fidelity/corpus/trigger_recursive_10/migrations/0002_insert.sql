@@ -1,0 +1,2 @@
+PRAGMA recursive_triggers = ON;
+INSERT INTO r VALUES (0);
