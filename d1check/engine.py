@@ -31,7 +31,9 @@ FUNCTION_ARG_LIMIT = 32
 LIKE_PATTERN_LIMIT = 50
 EXPR_DEPTH_LIMIT = 100
 COMPOUND_SELECT_LIMIT = 5
-TRIGGER_DEPTH_LIMIT = 9
+TRIGGER_DEPTH_LIMIT = 10
+# Virtual table modules workerd has; apsw's build has more (dbstat), which workerd lacks.
+_WORKERD_MODULES = ["fts5", "fts5vocab", "rtree", "rtree_i32", "json_each", "json_tree"]
 
 D1_LIMITS: dict[int, int] = {
     apsw.SQLITE_LIMIT_SQL_LENGTH: STATEMENT_LIMIT,
@@ -181,7 +183,18 @@ def d1_refusal(statement: Statement) -> str | None:
         return TRANSACTION_MESSAGE
     if words[0] == "VACUUM":
         return "cannot VACUUM from within a transaction: SQLITE_ERROR"
+    if _calls_carray(statement.sql):
+        return "no such table: carray: SQLITE_ERROR"
     return None
+
+
+def _calls_carray(sql: str) -> bool:
+    """workerd has no `carray` table-valued function; apsw's SQLite has it built in."""
+    tokens = [t for t in tokenize(sql) if t.kind not in ("ws", "comment")]
+    return any(
+        t.kind == "word" and t.text.lower() == "carray" and n.text == "("
+        for t, n in zip(tokens, tokens[1:], strict=False)
+    )
 
 
 def _unquote(text: str) -> str:
@@ -319,6 +332,7 @@ class D1Database:
 
     def _configure(self) -> None:
         conn = self.connection
+        conn.drop_modules(_WORKERD_MODULES)
         for limit, value in D1_LIMITS.items():
             conn.limit(limit, value)
         conn.execute("PRAGMA foreign_keys = ON; PRAGMA recursive_triggers = OFF")
@@ -453,35 +467,16 @@ class D1Database:
             with self.internal() as conn:
                 conn.execute("COMMIT")
         except apsw.ConstraintError as exc:
-            violations = self._violations()
-            if not violations:
-                self._commit_consistent()
-                return
+            violations = self._violations() or (
+                "none left, but SQLite counted a violation while the migration ran (a parent "
+                "table dropped while children pointed at it): workerd refuses that too"
+            )
             raise SQLError(
                 d1_error_message(exc, "COMMIT") + " (deferred, at the end of the migration)",
                 source=source,
-                hint=f"rows still violate foreign keys: {violations}; fix them in the "
-                "migration before it ends",
+                hint=f"rows violate foreign keys: {violations}; fix them in the migration before "
+                "it ends, and rebuild child tables before their parents",
             ) from None
-
-    def _commit_consistent(self) -> None:
-        """Commit a transaction whose rows satisfy every foreign key.
-
-        SQLite refuses the COMMIT when its deferred-violation counter is above zero even if a
-        later statement repaired the rows (dropping a parent table, then renaming its rebuilt
-        copy into place); D1 accepts such a migration (the rebuild with
-        `PRAGMA defer_foreign_keys = true`). The transaction's final image is written back.
-        """
-        with self.internal() as conn:
-            image = _readable(bytes(conn.serialize("main") or b""))
-            conn.execute("ROLLBACK")
-            source = apsw.Connection(":memory:")
-            try:
-                source.deserialize("main", image)
-                with conn.backup("main", source, "main") as backup:
-                    backup.step()
-            finally:
-                source.close()
 
     def _violations(self) -> str:
         with self.internal() as conn:

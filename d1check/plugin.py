@@ -201,15 +201,7 @@ class CheckItem(pytest.Item):
         return self.path, None, f"{self.path.name}::{self.check}"
 
 
-def _writer(reporter: Any) -> d1session.Write:
-    if reporter is None:
-        return print
-
-    def write(line: str) -> None:
-        reporter.ensure_newline()
-        reporter.write_line(line)
-
-    return write
+_GATE_LINES = pytest.StashKey[list[str]]()
 
 
 @pytest.hookimpl(trylast=True)
@@ -219,17 +211,27 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     target = config.getoption("apply")
     if not target or hasattr(config, "workerinput"):
         return
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
     state = config.stash.get(_SESSION, None)
     if state is None:
         return
+    lines: list[str] = []
+    config.stash[_GATE_LINES] = lines
     outcome = d1session.run_gate(
         state,
         target=target,
         suite_passed=exitstatus == 0 and session.testsfailed == 0,
         failed_count=session.testsfailed,
         options=d1session.GateOptions.from_pytest(config),
-        write=_writer(reporter),
+        write=lines.append,
     )
     if not outcome:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """What the gate did, in a section of its own."""
+    lines = config.stash.get(_GATE_LINES, [])
+    if lines:
+        terminalreporter.section(f"d1check --apply={config.getoption('apply')}", sep="-")
+        for line in lines:
+            terminalreporter.write_line(line)

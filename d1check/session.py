@@ -68,7 +68,7 @@ class Session:
         if family not in self._sets:
             fam = self.config.family(family)
             try:
-                self._sets[family] = discover(fam.migrations_dir, fam.rollbacks_dir)
+                self._sets[family] = discover(_near(fam.migrations_dir), _near(fam.rollbacks_dir))
             except MigrationFileError as error:
                 self._sets[family] = error
         return self._sets[family]
@@ -135,6 +135,14 @@ class Session:
             text += f"; pending: {', '.join(pending)}" if pending else "; nothing pending"
             return passed("production", text)
         return failed("production", _drift_message(path, export.applied, history))
+
+
+def _near(path: Path) -> Path:
+    """`path` relative to the working directory when it lies below it (for readable messages)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
 
 
 def _unreadable(check: str, error: MigrationFileError, file_name: str) -> CheckResult:
@@ -222,6 +230,13 @@ def run_gate(
     return apply_remote(state.config, target=target, options=options, write=write)
 
 
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def _apply_local(state: Session, options: GateOptions, write: Write) -> bool:
     config = state.config
     try:
@@ -229,14 +244,15 @@ def _apply_local(state: Session, options: GateOptions, write: Write) -> bool:
             for family in config.families.values():
                 plan = plan_local(config, family)
                 pending = ", ".join(m.name for m in plan.pending) or "nothing"
-                write(f"d1check: dry run: local {family.name} ({plan.path}): would apply {pending}")
+                where = _shown(plan.path, config.root)
+                write(f"d1check: dry run: local {family.name} ({where}): would apply {pending}")
             return True
         results = apply_local(config, git_commit=git_commit(config.root))
     except D1CheckError as error:
         write(f"d1check: apply to local failed: {error}")
         return False
     for result in results:
-        rel = result.path
+        rel = _shown(result.path, config.root)
         if result.applied_now:
             write(
                 f"d1check: local {result.family} ({rel}): applied {len(result.applied_now)} "

@@ -98,7 +98,7 @@ _HEADER = re.compile(r"--\s*(expect|difference|d1check):\s*(\S+)")
 
 
 def read_statement(path: Path) -> Case:
-    """A single-statement file; `-- expect: <class>|applied` (and `-- difference:`/`-- d1check:`)."""
+    """A single-statement file headed `-- expect: <class>|applied` (`-- difference:`/`d1check:`)."""
     header = dict(_HEADER.findall(path.read_text(encoding="utf-8")[:400]))
     expect = header.get("expect", "applied")
     own = header.get("d1check")

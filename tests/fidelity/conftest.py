@@ -1,4 +1,4 @@
-"""Fixtures for the differential suite: the real engine (wrangler + workerd), run once per session."""
+"""Fixtures for the differential suite: the real engine (wrangler + workerd), once per session."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from wrangler_driver import Outcome, Wrangler, WranglerUnavailable, install_wrangler  # noqa: E402
+from wrangler_driver import Outcome, Wrangler, WranglerUnavailable, install_wrangler
 
 INSTALL_SCRIPT = Path(__file__).resolve().parents[3] / "shared" / "tools" / "install-wrangler.sh"
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import apsw
 import pytest
 from cases import APPLIED, Case, Verdict, classify, directory_cases, statement_cases
-from conftest import once, outcome_from_json, outcome_to_json
 from wrangler_driver import (
     Job,
     Outcome,
@@ -21,6 +20,7 @@ from wrangler_driver import (
     wrangler_order_key,
 )
 
+from conftest import once, outcome_from_json, outcome_to_json
 from d1check.checks import lint_d1
 from d1check.discovery import Migration, discover, read_sql_file
 from d1check.engine import D1Database
@@ -66,7 +66,9 @@ def workerd(wrangler: Wrangler, shared_dir: Path) -> dict[str, Outcome]:
         outcomes = wrangler.run_jobs([job_for(c) for c in ALL_CASES.values()], shared_dir / "state")
         return json.dumps({k: outcome_to_json(v) for k, v in outcomes.items()})
 
-    return {k: outcome_from_json(v) for k, v in json.loads(once(shared_dir, "workerd", compute)).items()}
+    return {
+        k: outcome_from_json(v) for k, v in json.loads(once(shared_dir, "workerd", compute)).items()
+    }
 
 
 def workerd_verdict(case: Case, outcome: Outcome) -> Verdict:
@@ -91,7 +93,9 @@ def wrangler_trap(migration: Migration, db: D1Database) -> str | None:
 
 def tracking_insert(file_name: str) -> str:
     """The row wrangler appends to each migration."""
-    return f"INSERT INTO \"{TRACKING}\" (name)\nvalues ('{file_name.replace(chr(39), chr(39) * 2)}');"
+    return (
+        f"INSERT INTO \"{TRACKING}\" (name)\nvalues ('{file_name.replace(chr(39), chr(39) * 2)}');"
+    )
 
 
 def d1check_apply(case: Case) -> tuple[Verdict, D1Database]:
@@ -110,7 +114,10 @@ def d1check_apply(case: Case) -> tuple[Verdict, D1Database]:
         trap = wrangler_trap(migration, db)
         if trap is not None:
             return Verdict(migration.file_name, trap), db
-        statements = [*migration.file.statements, *split_statements(tracking_insert(migration.file_name))]
+        statements = [
+            *migration.file.statements,
+            *split_statements(tracking_insert(migration.file_name)),
+        ]
         try:
             db.run(statements, source=migration.file_name)
         except SQLError as exc:
@@ -164,7 +171,11 @@ def check_case(case: Case, outcome: Outcome) -> None:
     mine, db = d1check_apply(case)
     try:
         want = case.expected_for_d1check()
-        why = f" (intended difference '{case.difference}', docs/fidelity.md)" if case.difference else ""
+        why = (
+            f" (intended difference '{case.difference}', docs/fidelity.md)"
+            if case.difference
+            else ""
+        )
         assert mine == want, f"{case.name}: d1check answered '{mine}', workerd '{real}'{why}"
         if not case.difference:
             assert_same_state(case, outcome, db)

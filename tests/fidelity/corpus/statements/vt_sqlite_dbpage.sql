@@ -1,0 +1,2 @@
+-- expect: no_such_table
+SELECT * FROM sqlite_dbpage;
