@@ -90,16 +90,18 @@ class ResultCache:
         payload = {"results": {n: asdict(r) for n, r in results.items()}, "fingerprint": fingerprint}
         _atomic_write(self._results_path(key), json.dumps(payload).encode())
 
-    def load_state(self, key: str) -> bytes | None:
-        """A checkpoint state, if kept."""
+    def load_state(self, key: str) -> tuple[bytes, list[int]] | None:
+        """A checkpoint state and its pending seed statements, if kept."""
         try:
-            return self._state_path(key).read_bytes()
-        except OSError:
+            pending = json.loads(self._state_path(key).with_suffix(".json").read_text())
+            return self._state_path(key).read_bytes(), [int(i) for i in pending]
+        except (OSError, ValueError):
             return None
 
-    def store_state(self, key: str, data: bytes) -> None:
-        """Keep a checkpoint state (atomically)."""
+    def store_state(self, key: str, data: bytes, pending_seeds: list[int]) -> None:
+        """Keep a checkpoint state (atomically; the seeds file last, as the commit mark)."""
         _atomic_write(self._state_path(key), data)
+        _atomic_write(self._state_path(key).with_suffix(".json"), json.dumps(pending_seeds).encode())
 
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:

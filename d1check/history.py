@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from d1check.checks import (
+    CHECK_NAMES,
     Applied,
     CheckResult,
     Policy,
@@ -29,6 +30,7 @@ from d1check.statements import Statement
 from d1check.tracking import TrackingStyle, records_itself, tracking_name
 
 Progress = Callable[[int, int, Migration], None]
+OnStep = Callable[[int, Migration, dict[str, CheckResult], "History"], None]
 
 
 @dataclass
@@ -75,17 +77,20 @@ class History:
         *,
         seed_files: Sequence[Path] = (),
         progress: Progress | None = None,
+        on_step: OnStep | None = None,
     ) -> None:
         self.migrations = migrations
         self.policy = policy or Policy()
         self.seed_files = tuple(seed_files)
         self.progress = progress
+        self.on_step = on_step
         self._results: dict[str, dict[str, CheckResult]] = {}
         self._fingerprints: list[str] = []
         self._position = 0
         self._state: State | None = None
         self._seeds: SeedStatements | None = None
         self._broken: Migration | None = None
+        self._seed_index: dict[int, int] = {}
 
     @property
     def ignore(self) -> list[str]:
@@ -99,6 +104,11 @@ class History:
         ):
             self._step()
         return self._results[migration.name]
+
+    def run_rest(self) -> None:
+        """Check every migration after the current position."""
+        while self._position < len(self.migrations.migrations):
+            self._step()
 
     def run_all(self) -> dict[str, dict[str, CheckResult]]:
         """Check every migration; results by migration name."""
@@ -119,6 +129,31 @@ class History:
         self._seeds = SeedStatements.load(self.seed_files)
         return state_of(fresh_database(self.policy.tracking_table), self.ignore)
 
+    @property
+    def position(self) -> int:
+        """How many migrations the pass has checked."""
+        return self._position
+
+    def state_bytes(self) -> tuple[bytes, list[int]] | None:
+        """The state after the last checked migration and the indexes of still-pending seed
+        statements (None when that migration did not apply)."""
+        if self._state is None or self._seeds is None:
+            return None
+        pending = [self._seed_index[id(s)] for _, s in self._seeds.pending]
+        return self._state.db.to_bytes(), pending
+
+    def resume(self, position: int, data: bytes, pending_seeds: list[int]) -> None:
+        """Continue the pass after `position` migrations, from a state kept earlier."""
+        seeds = SeedStatements.load(self.seed_files)
+        self._index_seeds(seeds)
+        seeds.pending = [seeds.pending[i] for i in pending_seeds]
+        self._seeds = seeds
+        self._state = state_of(D1Database.from_bytes(data), self.ignore)
+        self._position = position
+
+    def _index_seeds(self, seeds: SeedStatements) -> None:
+        self._seed_index = {id(s): i for i, (_, s) in enumerate(seeds.pending)}
+
     def _step(self) -> None:
         migration = self.migrations.migrations[self._position]
         self._position += 1
@@ -126,11 +161,19 @@ class History:
             self.progress(self._position, len(self.migrations.migrations), migration)
         if self._broken is not None:
             self._results[migration.name] = self._blocked(self._broken)
+            if self.on_step is not None:
+                self.on_step(self._position, migration, self._results[migration.name], self)
             return
-        before = self._prepare(self._state or self._start())
+        if self._state is None:
+            self._state = self._start()
+            assert self._seeds is not None
+            self._index_seeds(self._seeds)
+        before = self._prepare(self._state)
         applied = apply_migration(before, migration, self.policy)
         self._results[migration.name] = run_checks(applied)
         self._advance(applied)
+        if self.on_step is not None:
+            self.on_step(self._position, migration, self._results[migration.name], self)
 
     def _prepare(self, state: State) -> State:
         assert self._seeds is not None
@@ -149,10 +192,11 @@ class History:
 
     def _blocked(self, broken: Migration) -> dict[str, CheckResult]:
         reason = f"{broken.file_name} does not apply; fix it first"
-        return {
-            name: skipped(name, reason)
-            for name in ("applies", "rows", "rollback", "idempotent", "d1", "destructive")
-        }
+        return {name: skipped(name, reason) for name in CHECK_NAMES}
+
+    def last_fingerprint(self) -> str:
+        """The schema fingerprint after the last checked migration ("" when it did not apply)."""
+        return self._fingerprints[-1] if self._state is not None and self._fingerprints else ""
 
 
 def replay(

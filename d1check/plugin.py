@@ -60,7 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the marker, read the project's configuration, add its migrations to collection."""
     config.addinivalue_line("markers", f"{MARKER}: a D1 migration check collected by d1check")
     try:
-        state = d1session.Session.load(Path(str(config.rootpath)))
+        cache = config.cache.mkdir("d1check") if getattr(config, "cache", None) else None
+        state = d1session.Session.load(Path(str(config.rootpath)), cache_dir=cache)
     except D1CheckError as error:
         raise pytest.UsageError(f"d1check: {error}") from error
     config.stash[_SESSION] = state

@@ -13,10 +13,11 @@ from typing import Any
 
 from d1check.checks import CHECK_NAMES, CheckResult, Policy, failed, passed, skipped
 from d1check.config import Config, Family, load_config
-from d1check.discovery import MigrationSet, discover, wrangler_order_key
+from d1check.discovery import Migration, MigrationSet, discover, wrangler_order_key
 from d1check.errors import D1CheckError, MigrationFileError
 from d1check.export import read_export
-from d1check.history import History, replay
+from d1check.cache import CHECKPOINT_EVERY, ResultCache, chain
+from d1check.history import History, OnStep, replay
 from d1check.local import apply_local, plan_local
 from d1check.project import check_checksums, check_sequence
 from d1check.schema import diff_schemas, format_diff, read_schema
@@ -39,15 +40,21 @@ def policy_for(config: Config, family: Family) -> Policy:
 class Session:
     """The project under verification: migrations per family, computed once, on first need."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, cache_dir: Path | None = None) -> None:
         self.config = config
+        self.cache = ResultCache(cache_dir) if cache_dir is not None else None
         self._sets: dict[str, MigrationSet | MigrationFileError] = {}
         self._histories: dict[str, History] = {}
+        self._computed: dict[str, dict[str, dict[str, CheckResult]]] = {}
+        self._prints: dict[str, list[str]] = {}
 
     @classmethod
-    def load(cls, root: Path) -> Session:
-        """Read the configuration of the project at `root` (ConfigError on bad configuration)."""
-        return cls(load_config(root))
+    def load(cls, root: Path, cache_dir: Path | None = None) -> Session:
+        """Read the configuration of the project at `root` (ConfigError on bad configuration).
+
+        With `cache_dir`, results and checkpoint states are kept there between runs.
+        """
+        return cls(load_config(root), cache_dir)
 
     def family_for_dir(self, path: Path) -> str | None:
         """The family whose migrations directory is `path`, if any."""
@@ -95,7 +102,41 @@ class Session:
         )
         if migration is None:
             return failed(check, f"{file_name}: not found in {history.migrations.migrations_dir}")
-        return history.results(migration)[check]
+        if self.cache is None:
+            return history.results(migration)[check]
+        return self._cached_results(family, history)[migration.name][check]
+
+    def _cached_results(self, family: str, history: History) -> dict[str, dict[str, CheckResult]]:
+        if family not in self._computed:
+            self._computed[family], self._prints[family] = self._compute_with_cache(history)
+        return self._computed[family]
+
+    def _compute_with_cache(self, history: History) -> tuple[dict[str, dict[str, CheckResult]], list[str]]:
+        assert self.cache is not None
+        cache = self.cache
+        migrations = history.migrations.migrations
+        keys = chain(history.policy, history.seed_files, migrations, history.migrations.migrations_dir)
+        with cache.lock(keys[0][:16] if keys else "empty"):
+            found = [cache.load_results(k) for k in keys]
+            missing = next((i for i, f in enumerate(found) if f is None), len(keys))
+            if missing < len(keys):
+                self._resume_from_checkpoint(history, keys, missing)
+                history.on_step = _store_step(cache, keys, len(keys))
+                history.run_rest()
+                found = [cache.load_results(k) for k in keys]
+        results = {m.name: f[0] for m, f in zip(migrations, found, strict=True) if f is not None}
+        prints = [f[1] for f in found if f is not None]
+        return results, prints
+
+    def _resume_from_checkpoint(self, history: History, keys: list[str], missing: int) -> None:
+        assert self.cache is not None
+        for position in range(missing, 0, -1):
+            if position % CHECKPOINT_EVERY:
+                continue
+            state = self.cache.load_state(keys[position - 1])
+            if state is not None:
+                history.resume(position, *state)
+                return
 
     def project_result(self, family: str, check: str) -> CheckResult:
         """The result of a project-level check (`sequence`, `checksums`)."""
@@ -124,9 +165,13 @@ class Session:
             export = read_export(path)
         except D1CheckError as error:
             return failed("production", str(error))
-        history.run_all()
+        if self.cache is None:
+            history.run_all()
+            prints = history.fingerprints
+        else:
+            self._cached_results(family, history)
+            prints = self._prints[family]
         names = [m.name for m in history.migrations.migrations]
-        prints = history.fingerprints
         wanted = export.schema.fingerprint()
         if wanted in prints:
             k = len(prints) - 1 - prints[::-1].index(wanted)
@@ -135,6 +180,18 @@ class Session:
             text += f"; pending: {', '.join(pending)}" if pending else "; nothing pending"
             return passed("production", text)
         return failed("production", _drift_message(path, export.applied, history))
+
+
+def _store_step(cache: ResultCache, keys: list[str], total: int) -> OnStep:
+    def store(position: int, migration: Migration, results: dict[str, CheckResult], history: History) -> None:
+        key = keys[position - 1]
+        cache.store_results(key, results, history.last_fingerprint())
+        if position % CHECKPOINT_EVERY == 0 or position == total:
+            state = history.state_bytes()
+            if state is not None:
+                cache.store_state(key, *state)
+
+    return store
 
 
 def _near(path: Path) -> Path:
