@@ -1,4 +1,4 @@
-"""A content-addressed cache of check results and states, so an unchanged prefix is never re-applied.
+"""A content-addressed cache of check results and states: an unchanged prefix is not re-applied.
 
 The key of version k hashes the key of version k-1 with migration k and its rollback; the key of the
 empty history hashes the engine, d1check's version, the policy and the seed files. Results of
@@ -49,7 +49,12 @@ def next_key(previous: str, migration: Migration) -> str:
     return digest.hexdigest()
 
 
-def chain(policy: Policy, seed_files: Sequence[Path], migrations: Sequence[Migration], migrations_dir: Path) -> list[str]:
+def chain(
+    policy: Policy,
+    seed_files: Sequence[Path],
+    migrations: Sequence[Migration],
+    migrations_dir: Path,
+) -> list[str]:
     """Keys of every version: index k is the key after migration k (0-based)."""
     keys = []
     key = base_key(policy, seed_files, migrations_dir)
@@ -87,7 +92,10 @@ class ResultCache:
 
     def store_results(self, key: str, results: dict[str, CheckResult], fingerprint: str) -> None:
         """Keep one migration's results (atomically)."""
-        payload = {"results": {n: asdict(r) for n, r in results.items()}, "fingerprint": fingerprint}
+        payload = {
+            "results": {n: asdict(r) for n, r in results.items()},
+            "fingerprint": fingerprint,
+        }
         _atomic_write(self._results_path(key), json.dumps(payload).encode())
 
     def load_state(self, key: str) -> tuple[bytes, list[int]] | None:
@@ -101,7 +109,9 @@ class ResultCache:
     def store_state(self, key: str, data: bytes, pending_seeds: list[int]) -> None:
         """Keep a checkpoint state (atomically; the seeds file last, as the commit mark)."""
         _atomic_write(self._state_path(key), data)
-        _atomic_write(self._state_path(key).with_suffix(".json"), json.dumps(pending_seeds).encode())
+        _atomic_write(
+            self._state_path(key).with_suffix(".json"), json.dumps(pending_seeds).encode()
+        )
 
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:

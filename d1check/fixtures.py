@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from d1check.config import load_config
-from d1check.discovery import Migration, MigrationSet, discover
+from d1check.discovery import MigrationSet, discover
 from d1check.engine import D1Database
 from d1check.errors import D1CheckError
 from d1check.history import apply_one, fresh_database
@@ -95,7 +95,7 @@ class Migrator:
 
 
 class StateCache:
-    """Serialized schema-only states at a few versions (bounded), shared by a session's Migrators."""
+    """Serialized states at a few versions (bounded), shared by a session's Migrators."""
 
     def __init__(self, limit: int = _CHECKPOINTS) -> None:
         self.limit = limit

@@ -35,7 +35,7 @@ def miniflare_file_name(database_id: str) -> str:
 
 
 def local_id(database: WranglerDatabase) -> str:
-    """The id wrangler's local mode keys a database by: preview id, else database id, else binding."""
+    """The id wrangler's local mode keys a database by: preview id, else id, else binding."""
     return database.preview_database_id or database.database_id or database.binding
 
 
@@ -93,7 +93,7 @@ def pending_migrations(
     if unknown:
         raise GateRefused(
             f"{where}: applied migrations that are not in {migrations.migrations_dir}: "
-            f"{', '.join(unknown)}\nfix: restore those files (or reset the database) before applying"
+            f"{', '.join(unknown)}\nfix: restore those files (or reset the database) first"
         )
     done = set(applied)
     pending = [m for m, n in zip(migrations.migrations, names, strict=True) if n not in done]

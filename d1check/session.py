@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from d1check.cache import CHECKPOINT_EVERY, ResultCache, chain
 from d1check.checks import CHECK_NAMES, CheckResult, Policy, failed, passed, skipped
 from d1check.config import Config, Family, load_config
 from d1check.discovery import Migration, MigrationSet, discover, wrangler_order_key
 from d1check.errors import D1CheckError, MigrationFileError
 from d1check.export import read_export
-from d1check.cache import CHECKPOINT_EVERY, ResultCache, chain
 from d1check.history import History, OnStep, replay
 from d1check.local import apply_local, plan_local
 from d1check.project import check_checksums, check_sequence
@@ -111,11 +111,15 @@ class Session:
             self._computed[family], self._prints[family] = self._compute_with_cache(history)
         return self._computed[family]
 
-    def _compute_with_cache(self, history: History) -> tuple[dict[str, dict[str, CheckResult]], list[str]]:
+    def _compute_with_cache(
+        self, history: History
+    ) -> tuple[dict[str, dict[str, CheckResult]], list[str]]:
         assert self.cache is not None
         cache = self.cache
         migrations = history.migrations.migrations
-        keys = chain(history.policy, history.seed_files, migrations, history.migrations.migrations_dir)
+        keys = chain(
+            history.policy, history.seed_files, migrations, history.migrations.migrations_dir
+        )
         with cache.lock(keys[0][:16] if keys else "empty"):
             found = [cache.load_results(k) for k in keys]
             missing = next((i for i, f in enumerate(found) if f is None), len(keys))
@@ -183,7 +187,9 @@ class Session:
 
 
 def _store_step(cache: ResultCache, keys: list[str], total: int) -> OnStep:
-    def store(position: int, migration: Migration, results: dict[str, CheckResult], history: History) -> None:
+    def store(
+        position: int, migration: Migration, results: dict[str, CheckResult], history: History
+    ) -> None:
         key = keys[position - 1]
         cache.store_results(key, results, history.last_fingerprint())
         if position % CHECKPOINT_EVERY == 0 or position == total:
@@ -317,7 +323,5 @@ def _apply_local(state: Session, options: GateOptions, write: Write) -> bool:
             )
         else:
             count = len(result.applied_before)
-            write(
-                f"d1check: local {result.family} ({rel}): up to date ({count} applied), nothing to apply"
-            )
+            write(f"d1check: local {result.family} ({rel}): up to date ({count} applied)")
     return True

@@ -1,4 +1,4 @@
-"""The SQL d1check writes into a database: wrangler's tracking table, the audit table, the lock table."""
+"""The SQL d1check writes into a database: wrangler's tracking table, the audit and lock tables."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ LOCK_DDL = (
 
 @dataclass(frozen=True)
 class TrackingStyle:
-    """How a database records applied migrations: wrangler's table or the seed-style `_migrations`."""
+    """How a database records applied migrations: wrangler's table or the seed-style one."""
 
     table: str
 
@@ -74,7 +74,7 @@ class TrackingStyle:
         return template.format(table=self.table)
 
     def insert_sql(self, name: str, version: str, checksum: str) -> str:
-        """The statement that records one applied migration (literal SQL, sent with the migration)."""
+        """The statement that records one applied migration (literal SQL, sent with it)."""
         if self.seed_style:
             short = name.split("_", 1)[1] if "_" in name else name
             return (
@@ -108,7 +108,7 @@ def audit_insert_sql(
     bookmark: str | None,
     action: str = "apply",
 ) -> str:
-    """One `_schema_audit` row as literal SQL (duration is filled in by a later, harmless update)."""
+    """One `_schema_audit` row as literal SQL (its duration is filled in by a later update)."""
     values = ", ".join(
         quote(v)
         for v in (
