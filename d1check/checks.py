@@ -104,12 +104,15 @@ def check_applies(applied: Applied) -> CheckResult:
     """The migration applies on the database at the previous version, with rows in its tables."""
     if applied.error is None:
         return passed("applies")
-    tables = sum(1 for rows in applied.before.rows.values() if rows.count)
-    return failed(
-        "applies",
-        f"{applied.error}\n(applied to the database at the previous version, with rows in "
-        f"{tables} of {len(applied.before.rows)} tables, as a production database has)",
+    tables = len(applied.before.rows)
+    filled = sum(1 for rows in applied.before.rows.values() if rows.count)
+    context = (
+        f"\n(applied to the database at the previous version, with rows in {filled} of {tables} "
+        "tables, as a production database has)"
+        if tables
+        else ""
     )
+    return failed("applies", f"{applied.error}{context}")
 
 
 # --- rows survive --------------------------------------------------------------------------
@@ -135,10 +138,14 @@ def check_rows(applied: Applied) -> CheckResult:
                 continue
             count = table_rows(conn, after_tables[now.lower()]).count
             if count < rows.count:
-                lost.append(f"{table}: {rows.count} rows before, {count} after")
+                lost.append(f"{table}: {_rows(rows.count)} before, {count} after")
     if not lost:
         return passed("rows")
     return failed("rows", _rows_lost_message(applied, lost))
+
+
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
 
 
 def _rows_lost_message(applied: Applied, lost: list[str]) -> str:
@@ -330,7 +337,7 @@ def _rows_not_restored(applied: Applied, after: State, work: D1Database) -> list
             actual = table_rows(conn, table, columns)
             if actual != expected:
                 problems.append(
-                    f"rows of {table} are not restored: {expected.count} rows at the previous "
+                    f"rows of {table} are not restored: {_rows(expected.count)} at the previous "
                     f"version, {actual.count} after the rollback"
                     + ("" if actual.count != expected.count else " (values differ)")
                 )
@@ -430,7 +437,10 @@ def check_d1(applied: Applied) -> CheckResult:
     if migration.rollback is not None and applied.after is not None:
         findings += lint_d1(migration.rollback, applied.after.schema)
     if applied.error is not None and _is_d1_refusal(applied.error):
-        findings.append(f"{applied.error}")
+        error = applied.error
+        where = f"{error.source}:{error.line}" if error.line else error.source
+        fix = f"\n  fix: {error.hint}" if error.hint else ""
+        findings.append(f"{where}: {error.message} (D1 refuses it; see ::applies){fix}")
     warnings = file_warnings(migration.file)
     if findings:
         return failed("d1", "\n".join(findings), warnings)
@@ -457,7 +467,7 @@ _Lint = Callable[[SqlFile, Schema], list[str]]
 
 
 def lint_d1(file: SqlFile, schema: Schema) -> list[str]:
-    """Every D1 rule `file` breaks, each as `path:line: what — fix`; `schema` is the state before."""
+    """Every D1 rule `file` breaks, as `path:line: what — fix`; `schema` is the state before."""
     rules: tuple[_Lint, ...] = (
         _lint_transactions,
         _lint_foreign_keys_pragma,
@@ -501,7 +511,8 @@ def _lint_unterminated(file: SqlFile, schema: Schema) -> list[str]:
         )
     if has_unterminated_comment(file.text):
         findings.append(
-            f"{file.path}: a `/*` comment is never closed — it swallows wrangler's tracking INSERT: "
+            f"{file.path}: a `/*` comment is never closed — it swallows wrangler's tracking "
+            "INSERT: "
             "the migration's changes land but it is not recorded, and the next apply runs it "
             "again\n  fix: close the comment with `*/`"
         )
@@ -557,7 +568,8 @@ def _lint_drop_column(file: SqlFile, schema: Schema) -> list[str]:
         reason = drop_column_refusal(schema, effect.table, effect.detail, dropped)
         if reason:
             findings.append(
-                f"{file.path}:{statement.line}: SQLite refuses to drop {effect.table}.{effect.detail}: "
+                f"{file.path}:{statement.line}: SQLite refuses to drop "
+                f"{effect.table}.{effect.detail}: "
                 f"{reason}"
             )
     return findings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -193,7 +194,7 @@ def _calls_carray(sql: str) -> bool:
     tokens = [t for t in tokenize(sql) if t.kind not in ("ws", "comment")]
     return any(
         t.kind == "word" and t.text.lower() == "carray" and n.text == "("
-        for t, n in zip(tokens, tokens[1:], strict=False)
+        for t, n in itertools.pairwise(tokens)
     )
 
 

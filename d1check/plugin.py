@@ -187,7 +187,7 @@ class CheckItem(pytest.Item):
         for warning in result.warnings:
             warnings.warn(D1CheckWarning(warning), stacklevel=1)
         if result.outcome == "skipped":
-            pytest.skip(result.message)
+            raise pytest.skip.Exception(result.message, _use_item_location=True)
         if result.failed:
             raise CheckFailed(result.message)
 
@@ -198,8 +198,8 @@ class CheckItem(pytest.Item):
             return f"d1check {self.check}: {excinfo.value}"
         return super().repr_failure(excinfo)
 
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.path.name}::{self.check}"
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.path.name}::{self.check}"
 
 
 _GATE_LINES = pytest.StashKey[list[str]]()

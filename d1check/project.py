@@ -1,9 +1,10 @@
-"""Project-level checks over a migrations directory: the sequence of names, and the checksums file."""
+"""Project-level checks of a migrations directory: the sequence of names, the checksums file."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +60,9 @@ def _numbering(migrations: MigrationSet) -> list[str]:
             )
         seen.setdefault(m.number, m.file_name)
     numbers = sorted(seen)
-    for low, high in zip(numbers, numbers[1:], strict=False):
+    for low, high in itertools.pairwise(numbers):
         if high != low + 1:
-            missing = f"{low + 1}" if high == low + 2 else f"{low + 1}–{high - 1}"
+            missing = f"{low + 1}" if high == low + 2 else f"{low + 1} to {high - 1}"
             problems.append(
                 f"  gap: no migration numbered {missing} (between {seen[low]} and {seen[high]})"
             )

@@ -7,6 +7,7 @@ import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import apsw
 
@@ -41,8 +42,7 @@ def table_rows(
         columns = [r[1] for r in conn.execute(f"PRAGMA table_info({quote_ident(table)})")]
     cols = tuple(sorted(columns))
     if not cols:
-        count = conn.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0]
-        return TableRows(int(count), "", cols)
+        return TableRows(_count(conn, table), "", cols)
     select = ", ".join(quote_ident(c) for c in cols)
     rows = conn.execute(f"SELECT {select} FROM {quote_ident(table)}").fetchall()
     encoded = sorted(repr(tuple(_typed(v) for v in row)) for row in rows)
@@ -78,7 +78,8 @@ def ensure_rows(db: D1Database, schema: Schema) -> list[str]:
 
 
 def _count(conn: apsw.Connection, table: str) -> int:
-    return int(conn.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0])
+    row = conn.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0]
+    return cast(int, row[0])
 
 
 def _parents_first(schema: Schema) -> list[Table]:
@@ -128,7 +129,8 @@ def _candidates(conn: apsw.Connection, table: Table, column: str) -> list[object
         preferred.append(_OMIT)
     elif not col.notnull and not literals:
         preferred.append(None)
-    return [*preferred, *literals, *typed][:6] or [_OMIT]
+    fallback: list[object] = [None] if not col.notnull and literals else []
+    return [*preferred, *literals, *fallback, *typed][:6] or [_OMIT]
 
 
 def _parent_value(conn: apsw.Connection, table: Table, column: str) -> object:
@@ -156,14 +158,16 @@ def _check_literals(table: Table, column: str) -> list[object]:
         if column.lower() not in check.lower():
             continue
         for text, number in _LITERAL.findall(check):
-            value: object = text.replace("''", "'") if not number else _number(number)
-            if value not in values:
-                values.append(value)
+            found = [text.replace("''", "'")] if not number else _around(number)
+            values += [v for v in found if v not in values]
     return values
 
 
-def _number(text: str) -> object:
-    return float(text) if "." in text else int(text)
+def _around(text: str) -> list[object]:
+    """A number from a CHECK and its successor (`age > 17` needs 18)."""
+    if "." in text:
+        return [float(text), float(text) + 1]
+    return [int(text), int(text) + 1]
 
 
 def _typed_values(declared: str) -> list[object]:

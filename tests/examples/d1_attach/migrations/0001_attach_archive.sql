@@ -1,0 +1,1 @@
+ATTACH DATABASE 'archive.db' AS archive;

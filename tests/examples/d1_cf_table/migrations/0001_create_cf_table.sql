@@ -1,0 +1,1 @@
+CREATE TABLE IF NOT EXISTS _cf_settings (id INTEGER PRIMARY KEY, value TEXT);

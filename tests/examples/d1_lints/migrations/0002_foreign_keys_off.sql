@@ -1,0 +1,3 @@
+PRAGMA foreign_keys = OFF;
+CREATE TABLE IF NOT EXISTS teams (id INTEGER PRIMARY KEY, name TEXT);
+PRAGMA foreign_keys = ON;

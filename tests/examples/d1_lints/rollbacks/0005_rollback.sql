@@ -1,0 +1,2 @@
+-- Forgets to drop the index first.
+ALTER TABLE people DROP COLUMN email;

@@ -1,0 +1,2 @@
+-- d1check: not-idempotent a rename runs once
+ALTER TABLE carts RENAME TO baskets;

@@ -1,0 +1,1 @@
+ALTER TABLE baskets RENAME TO carts;

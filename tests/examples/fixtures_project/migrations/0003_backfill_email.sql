@@ -1,0 +1,1 @@
+UPDATE people SET email = lower(name) || '@example.com' WHERE email IS NULL;

@@ -1,0 +1,1 @@
+UPDATE people SET email = NULL WHERE email = lower(name) || '@example.com';

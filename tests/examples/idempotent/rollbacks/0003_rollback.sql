@@ -1,0 +1,1 @@
+DELETE FROM colours WHERE name IN ('red', 'green');

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS pins;
+DELETE FROM _migrations WHERE version = '0002';

@@ -1,0 +1,5 @@
+CREATE TABLE IF NOT EXISTS order_lines (
+    id INTEGER PRIMARY KEY,
+    order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+    sku TEXT NOT NULL
+);
