@@ -1,8 +1,10 @@
 """The real D1 engine (workerd, driven by the miniflare that wrangler bundles) in a container.
 
 `D1EngineContainer` serves the D1 REST API subset d1check uses on 127.0.0.1; every statement
-runs on a D1 binding of the pinned workerd. `d1_engine` is a session-scoped pytest fixture over
-it, and `run_engine_forever` backs `d1check engine`.
+runs on a D1 binding of the pinned workerd. Time Travel (bookmark, restore) keeps real
+snapshots in the server's memory, and export follows D1's polling protocol (see
+docs/engine-container.md). `d1_engine` is a session-scoped pytest fixture over it, and
+`run_engine_forever` backs `d1check engine`.
 """
 
 from __future__ import annotations
