@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -17,7 +17,7 @@ from d1check.config import Config
 from d1check.discovery import Migration, MigrationSet, discover
 from d1check.errors import ConfigError, D1CheckError, GateRefused, LockHeld, RemoteError
 from d1check.history import replay
-from d1check.live import applied_migrations, live_state, remote_schema
+from d1check.live import LiveState, applied_migrations, live_state, remote_schema
 from d1check.local import pending_migrations
 from d1check.remote import AmbiguousWrite, D1Client, parse_budget
 from d1check.schema import Schema, diff_schemas, format_diff, read_schema
@@ -34,6 +34,7 @@ from d1check.tracking import (
 )
 
 if TYPE_CHECKING:
+    from d1check.fleet import FleetOptions
     from d1check.session import GateOptions
 
 Write = Callable[[str], None]
@@ -66,6 +67,7 @@ class Outcome:
     seconds: float = 0.0
     bookmark: str = ""
     error: str = ""
+    failed_at: str = ""
 
 
 class Expected:
@@ -100,8 +102,15 @@ def plan_target(
 ) -> Plan:
     """Read the target and decide what to apply; a Plan with `refusal` set when it must not."""
     db_id = target.database_id or client.database_id(target.database_name)
+    live = live_state(client, db_id, TrackingStyle(target.tracking_table))
+    return plan_from_state(target, db_id, live, migrations, expected)
+
+
+def plan_from_state(
+    target: Target, db_id: str, live: LiveState, migrations: MigrationSet, expected: Expected
+) -> Plan:
+    """Decide what to apply from what the target holds (however it was read)."""
     style = TrackingStyle(target.tracking_table)
-    live = live_state(client, db_id, style)
     applied = list(live.applied)
     try:
         pending = pending_migrations(migrations, applied, style, target.name)
@@ -185,10 +194,8 @@ def acquire_lock(
         f'< ? OR "{LOCK_TABLE}".run_id = excluded.run_id'
     )
     params = [owner, run_id, now, now, now + LOCK_SECONDS, now]
-    try:
+    with contextlib.suppress(AmbiguousWrite):
         client.batch(db_id, [(LOCK_DDL, None), (take, params)], write=True)
-    except AmbiguousWrite:
-        pass
     rows = client.query(db_id, f'SELECT owner, run_id, expires_at FROM "{LOCK_TABLE}"', write=False)
     holder = rows[0].results[0] if rows and rows[0].results else {}
     if holder.get("run_id") != run_id:
@@ -202,10 +209,8 @@ def acquire_lock(
 
 def release_lock(client: D1Client, db_id: str, run_id: str) -> None:
     """Give the lock back (only ours)."""
-    try:
+    with contextlib.suppress(RemoteError):
         client.query(db_id, f'DELETE FROM "{LOCK_TABLE}" WHERE run_id = ?', [run_id], write=True)
-    except RemoteError:
-        pass
 
 
 def heartbeat_sql(run_id: str) -> str:
@@ -229,7 +234,9 @@ class RunContext:
     git_commit: str | None
 
 
-def migration_request(migration: Migration, target: Target, bookmark: str, ctx: RunContext) -> str:
+def migration_request(
+    migration: Migration, target: Target, bookmark: str, ctx: RunContext, *, heartbeat: bool = True
+) -> str:
     """The one request that applies a migration with its tracking row, audit row and heartbeat."""
     style = TrackingStyle(target.tracking_table)
     parts = [s.sql if s.terminated else s.sql + ";" for s in migration.file.statements]
@@ -248,7 +255,8 @@ def migration_request(migration: Migration, target: Target, bookmark: str, ctx: 
             bookmark=bookmark,
         )
     )
-    parts.append(heartbeat_sql(ctx.run_id))
+    if heartbeat:
+        parts.append(heartbeat_sql(ctx.run_id))
     return "\n".join(parts)
 
 
@@ -281,7 +289,12 @@ def apply_plan(
         _version(plan.applied),
     )
     started = time.monotonic()
-    acquire_lock(client, plan.db_id, ctx.run_id, ctx.owner)
+    try:
+        acquire_lock(client, plan.db_id, ctx.run_id, ctx.owner)
+    except LockHeld as held:
+        outcome.status, outcome.error = "refused", str(held)
+        return outcome
+    current = ""
     try:
         tracking = TrackingStyle(target.tracking_table).create_sql()
         client.query(plan.db_id, f"{tracking};\n{AUDIT_DDL};", write=True)
@@ -289,17 +302,20 @@ def apply_plan(
         if backup_dir is not None:
             _backup(client, plan, backup_dir)
         for migration in plan.pending:
+            current = migration.name
             _send_migration(
                 client, plan, migration, migration_request(migration, target, outcome.bookmark, ctx)
             )
             outcome.applied.append(migration.name)
             outcome.to_version = migration.name
+        current = ""
         _verify(client, plan, expected)
         _record_duration(client, plan, outcome, time.monotonic() - started)
     except D1CheckError as error:
-        outcome.status, outcome.error = "failed", str(error)
+        outcome.status, outcome.error, outcome.failed_at = "failed", str(error), current
     finally:
-        release_lock(client, plan.db_id, ctx.run_id)
+        if outcome.status != "refused":
+            release_lock(client, plan.db_id, ctx.run_id)
         outcome.seconds = time.monotonic() - started
     return outcome
 
@@ -330,10 +346,8 @@ def _record_duration(client: D1Client, plan: Plan, outcome: Outcome, seconds: fl
         f'UPDATE "{AUDIT_TABLE}" SET duration_ms = {int(seconds * 1000)} '
         f"WHERE migration_name IN ({names}) AND duration_ms IS NULL"
     )
-    try:
+    with contextlib.suppress(RemoteError):
         client.query(plan.db_id, sql, write=True)
-    except RemoteError:
-        pass
 
 
 # --- the whole run -------------------------------------------------------------------------
@@ -358,10 +372,29 @@ def confirm(targets: Sequence[Target], options: GateOptions, write: Write) -> bo
     return True
 
 
-def apply_remote(config: Config, *, target: str, options: GateOptions, write: Write) -> bool:
-    """The gate for remote targets: plan all, refuse on any problem, then apply."""
+def apply_remote(
+    config: Config,
+    *,
+    target: str,
+    options: GateOptions,
+    write: Write,
+    fleet: FleetOptions | None = None,
+) -> bool:
+    """The gate for remote targets.
+
+    Without fleet options (`fleet`, else `options.fleet`): plan all, refuse on any problem, then
+    apply one database after another. With them: a fleet rollout (see `d1check.fleet`), where
+    each database is planned, refused or applied on its own.
+    """
+    fleet = fleet if fleet is not None else getattr(options, "fleet", None)
     try:
         resolution = resolve_targets(config, target)
+        if fleet is not None:
+            from d1check.fleet import run_fleet
+
+            for s in resolution.skipped:
+                write(f"d1check: skipped {s.target.name}: {s.reason}")
+            return run_fleet(config, target, resolution.targets, options, fleet, write)
         return _run(
             config,
             resolution.targets,
@@ -414,7 +447,7 @@ def _run(
             client_for,
             options,
             write,
-            RunContext(uuid.uuid4().hex, _owner(), git_commit(config.root)),
+            RunContext(uuid.uuid4().hex, owner(), git_commit(config.root)),
         )
     finally:
         for client in clients.values():
@@ -449,7 +482,8 @@ def _execute(
     for plan in plans:
         if plan.unverified:
             write(
-                f"d1check: {plan.target.name}: {len(plan.unverified)} migration(s) applied before d1check, not verified"
+                f"d1check: {plan.target.name}: {len(plan.unverified)} migration(s) applied "
+                "before d1check, not verified"
             )
     if options.dry_run:
         return [_dry_run(p, write) for p in plans]
@@ -463,11 +497,19 @@ def _execute(
         outcome = apply_plan(
             client_for(plan.target), plan, expected[plan.target.family], ctx, options.backup_dir
         )
-        write(
-            f"d1check: {plan.target.name}: {outcome.status} {', '.join(outcome.applied) or ''}".rstrip()
-        )
+        write(_outcome_line(outcome))
         outcomes.append(outcome)
     return outcomes
+
+
+def _outcome_line(outcome: Outcome) -> str:
+    applied = ", ".join(outcome.applied) or "none"
+    if outcome.status == "failed":
+        at = f" at {outcome.failed_at}" if outcome.failed_at else ""
+        return f"d1check: {outcome.target}: failed{at} (applied before it: {applied})"
+    if outcome.status == "refused":
+        return f"d1check: {outcome.target}: refused, nothing applied: {outcome.error}"
+    return f"d1check: {outcome.target}: {outcome.status} {applied}"
 
 
 def _outcome(plan: Plan, status: str, error: str = "") -> Outcome:
@@ -478,7 +520,8 @@ def _outcome(plan: Plan, status: str, error: str = "") -> Outcome:
 
 def _dry_run(plan: Plan, write: Write) -> Outcome:
     write(
-        f"d1check: dry run: {plan.target.name} ({plan.target.database_name}) at {_version(plan.applied)}"
+        f"d1check: dry run: {plan.target.name} ({plan.target.database_name}) at "
+        f"{_version(plan.applied)}"
     )
     for migration in plan.pending:
         write(f"  would apply {migration.name}:")
@@ -489,7 +532,8 @@ def _dry_run(plan: Plan, write: Write) -> Outcome:
     return outcome
 
 
-def _owner() -> str:
+def owner() -> str:
+    """Who applies: the CI actor, else the local user."""
     from d1check.local import _user
 
     return os.environ.get("GITHUB_ACTOR") or _user()
@@ -509,7 +553,8 @@ def markdown_summary(outcomes: Sequence[Outcome]) -> str:
     """The summary as a markdown table (for $GITHUB_STEP_SUMMARY)."""
     rows = ["| target | from → to | status | time | bookmark |", "|---|---|---|---|---|"]
     rows += [
-        f"| {o.target} | {o.from_version} → {o.to_version} | {o.status} | {o.seconds:.2f}s | {o.bookmark} |"
+        f"| {o.target} | {o.from_version} → {o.to_version} | {o.status} | {o.seconds:.2f}s "
+        f"| {o.bookmark} |"
         for o in outcomes
     ]
     return "## d1check apply\n\n" + "\n".join(rows) + "\n"
@@ -523,6 +568,11 @@ def _report(outcomes: list[Outcome], options: GateOptions, write: Write) -> None
             write(f"d1check: {o.target} failed: {o.error}")
             if o.bookmark:
                 write(f"  restore with: d1check restore {o.target} --bookmark {o.bookmark}")
+    write_reports(outcomes, options)
+
+
+def write_reports(outcomes: Sequence[Outcome], options: GateOptions) -> None:
+    """The JSON report (`--d1check-report`) and the GitHub step summary, when asked for."""
     if options.report is not None:
         options.report.write_text(
             json.dumps([asdict(o) for o in outcomes], indent=2), encoding="utf-8"
@@ -531,4 +581,3 @@ def _report(outcomes: list[Outcome], options: GateOptions, write: Write) -> None
     if summary:
         with open(summary, "a", encoding="utf-8") as fh:
             fh.write(markdown_summary(outcomes))
-    _ = sys

@@ -69,7 +69,12 @@ def remote_schema(client: D1Client, db_id: str, ignore: list[str]) -> Schema:
 
 
 def schema_from_rows(rows: list[dict[str, object]], ignore: list[str]) -> Schema:
-    """Rebuild `sqlite_schema` rows in a scratch database and model them."""
+    """Rebuild `sqlite_schema` rows in a scratch database and model them.
+
+    SQLite's own objects (`sqlite_sequence`) and FTS shadow tables are created by the statements
+    that need them, so their rows are skipped.
+    """
+    rows = [r for r in rows if r["sql"] and not str(r["name"]).lower().startswith("sqlite_")]
     scratch = D1Database()
     try:
         with scratch.internal() as conn:

@@ -16,12 +16,14 @@ from d1check.containers import d1_engine
 from d1check.engine import engine_description
 from d1check.errors import D1CheckError
 from d1check.fixtures import d1_db, d1_migrator
+from d1check.targets import resolve_targets
 from d1check.testing import d1_emulator
 
 __all__ = ["d1_db", "d1_emulator", "d1_engine", "d1_migrator"]
 
 MARKER = "d1check"
 _SESSION = pytest.StashKey[d1session.Session]()
+_GATE_OPTIONS = pytest.StashKey[d1session.GateOptions]()
 
 
 class D1CheckWarning(UserWarning):
@@ -49,6 +51,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--d1check-report", metavar="FILE", default=None, help="write the apply summary as JSON"
     )
     group.addoption(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="with several databases: how many are migrated at once (default 8)",
+    )
+    group.addoption(
+        "--canary",
+        type=int,
+        default=1,
+        help="with several databases: migrate and verify this many first (default 1)",
+    )
+    group.addoption(
+        "--max-failures",
+        type=int,
+        default=3,
+        help="stop starting databases after this many failures (default 3)",
+    )
+    group.addoption(
+        "--resume",
+        metavar="RUN",
+        default=None,
+        help="continue an interrupted rollout from its journal (.d1check/runs/RUN.jsonl)",
+    )
+    group.addoption(
         "--api-budget",
         metavar="N/S",
         default="1200/300",
@@ -65,8 +91,20 @@ def pytest_configure(config: pytest.Config) -> None:
     except D1CheckError as error:
         raise pytest.UsageError(f"d1check: {error}") from error
     config.stash[_SESSION] = state
+    if config.getoption("apply"):
+        _check_gate_options(config, state)
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         _add_migration_dirs(config, state.config)
+
+
+def _check_gate_options(config: pytest.Config, state: d1session.Session) -> None:
+    target = config.getoption("apply")
+    try:
+        config.stash[_GATE_OPTIONS] = d1session.GateOptions.from_pytest(config)
+        if target != "local":
+            resolve_targets(state.config, target)
+    except D1CheckError as error:
+        raise pytest.UsageError(f"d1check: --apply={target}: {error}") from error
 
 
 def _add_migration_dirs(config: pytest.Config, project: Config) -> None:
@@ -222,7 +260,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         target=target,
         suite_passed=exitstatus == 0 and session.testsfailed == 0,
         failed_count=session.testsfailed,
-        options=d1session.GateOptions.from_pytest(config),
+        options=config.stash[_GATE_OPTIONS],
         write=lines.append,
     )
     if not outcome:

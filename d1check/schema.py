@@ -8,6 +8,7 @@ virtual-table arguments), and then compared normalised.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -147,14 +148,25 @@ class Schema:
 
     def fingerprint(self) -> str:
         """A stable SHA-256 of the structure (equal schemas, equal fingerprints)."""
-        text = json.dumps(asdict(self), sort_keys=True, default=str, separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        digest = hashlib.sha256()
+        for attr in ("tables", "indexes", "triggers", "views", "virtual_tables"):
+            objects: Mapping[str, Any] = getattr(self, attr)
+            digest.update(attr.encode() + b"\0")
+            for name in sorted(objects):
+                digest.update(_object_digest(objects[name]))
+        return digest.hexdigest()
 
     def is_empty(self) -> bool:
         """True when the schema holds no object."""
         return not (
             self.tables or self.indexes or self.triggers or self.views or self.virtual_tables
         )
+
+
+@functools.lru_cache(maxsize=65_536)
+def _object_digest(obj: object) -> bytes:
+    text = json.dumps(asdict(obj), sort_keys=True, default=str, separators=(",", ":"))  # type: ignore[call-overload]
+    return hashlib.sha256(text.encode("utf-8")).digest()
 
 
 # ---------------------------------------------------------------- SQL text helpers
@@ -322,30 +334,31 @@ def _read(conn: apsw.Connection, ignore: tuple[str, ...]) -> Schema:
     }
     tables: dict[str, Table] = {}
     indexes: dict[str, Index] = {}
+    index_sql = _index_sql_by_table(catalog)
     for name, (kind, without_rowid, strict) in sorted(kinds.items()):
         if kind != "table" or is_ignored(name, ignore) or name.lower() in shadows:
             continue
-        text = _parse_table_sql(sql_of.get(("table", name), ""))
-        table_indexes, unique = _read_indexes(conn, name, sql_of)
-        indexes.update({i.name: i for i in table_indexes if not is_ignored(i.name, ignore)})
-        tables[name] = Table(
-            name=name,
-            columns=_read_columns(conn, name, text),
-            foreign_keys=_read_foreign_keys(conn, name),
-            checks=text.checks,
-            without_rowid=without_rowid,
-            strict=strict,
-            unique=unique,
-            autoincrement=text.autoincrement,
+        key = (
+            name,
+            sql_of.get(("table", name), ""),
+            index_sql.get(name, ()),
+            without_rowid,
+            strict,
         )
+        if key not in _TABLE_MODELS:
+            if len(_TABLE_MODELS) > _TABLE_MODELS_LIMIT:
+                _TABLE_MODELS.clear()
+            _TABLE_MODELS[key] = _read_table(conn, name, sql_of, without_rowid, strict)
+        tables[name], table_indexes = _TABLE_MODELS[key]
+        indexes.update({i.name: i for i in table_indexes if not is_ignored(i.name, ignore)})
     triggers = {
-        row[1]: Trigger(row[1], row[2], normalize_sql(row[3] or ""))
+        row[1]: Trigger(row[1], row[2], _normalized(row[3] or ""))
         for row in catalog
         if row[0] == "trigger" and not is_ignored(row[1], ignore)
         if not is_ignored(row[2], ignore)
     }
     views = {
-        row[1]: View(row[1], normalize_sql(row[3] or ""))
+        row[1]: View(row[1], _normalized(row[3] or ""))
         for row in catalog
         if row[0] == "view" and not is_ignored(row[1], ignore)
     }
@@ -356,6 +369,44 @@ def _read(conn: apsw.Connection, ignore: tuple[str, ...]) -> Schema:
         views=dict(sorted(views.items())),
         virtual_tables=dict(sorted(virtual.items())),
     )
+
+
+# A table's model is a function of its stored SQL and its indexes' SQL: models are kept by that
+# key, so reading the schema after each of N migrations does not re-parse every table N times.
+_TableKey = tuple[str, str, tuple[tuple[str, str], ...], bool, bool]
+_TABLE_MODELS: dict[_TableKey, tuple[Table, tuple[Index, ...]]] = {}
+_TABLE_MODELS_LIMIT = 50_000
+_normalized = functools.lru_cache(maxsize=65_536)(normalize_sql)
+
+
+def _index_sql_by_table(catalog: list[tuple[Any, ...]]) -> dict[str, tuple[tuple[str, str], ...]]:
+    found: dict[str, list[tuple[str, str]]] = {}
+    for kind, name, table, sql in catalog:
+        if kind == "index":
+            found.setdefault(table, []).append((name, sql or ""))
+    return {table: tuple(sorted(items)) for table, items in found.items()}
+
+
+def _read_table(
+    conn: apsw.Connection,
+    name: str,
+    sql_of: Mapping[tuple[str, str], str],
+    without_rowid: bool,
+    strict: bool,
+) -> tuple[Table, tuple[Index, ...]]:
+    text = _parse_table_sql(sql_of.get(("table", name), ""))
+    table_indexes, unique = _read_indexes(conn, name, sql_of)
+    table = Table(
+        name=name,
+        columns=_read_columns(conn, name, text),
+        foreign_keys=_read_foreign_keys(conn, name),
+        checks=text.checks,
+        without_rowid=without_rowid,
+        strict=strict,
+        unique=unique,
+        autoincrement=text.autoincrement,
+    )
+    return table, tuple(table_indexes)
 
 
 def _read_columns(conn: apsw.Connection, table: str, text: _TableText) -> tuple[Column, ...]:
@@ -539,6 +590,8 @@ def diff_schemas(before: Schema, after: Schema) -> list[Difference]:
         old: Mapping[str, Any] = getattr(before, attr)
         new: Mapping[str, Any] = getattr(after, attr)
         for name in sorted(set(old) | set(new)):
+            if name in old and name in new and old[name] == new[name]:
+                continue
             if name not in new:
                 diffs.append(Difference(kind, name, "", kind, None))
             elif name not in old:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,13 @@ from d1check.config import Config, Family, load_config
 from d1check.discovery import Migration, MigrationSet, discover, wrangler_order_key
 from d1check.errors import D1CheckError, MigrationFileError
 from d1check.export import read_export
+from d1check.fleet import FleetOptions
 from d1check.history import History, OnStep, replay
 from d1check.local import apply_local, plan_local
 from d1check.project import check_checksums, check_sequence
+from d1check.remote import parse_budget
 from d1check.schema import diff_schemas, format_diff, read_schema
+from d1check.targets import resolve_targets
 
 __all__ = ["CHECK_NAMES", "GateOptions", "Session", "run_gate"]
 
@@ -244,19 +247,35 @@ class GateOptions:
     backup_dir: Path | None = None
     report: Path | None = None
     api_budget: str = "1200/300"
+    fleet: FleetOptions | None = None
 
     @classmethod
     def from_pytest(cls, config: Any) -> GateOptions:
-        """Read the options from a pytest config."""
+        """Read (and check) the options from a pytest config; ConfigError on a bad value."""
         backup = config.getoption("backup_dir")
         report = config.getoption("d1check_report")
+        budget = str(config.getoption("api_budget"))
+        parse_budget(budget)
         return cls(
             yes=bool(config.getoption("yes")),
             dry_run=bool(config.getoption("dry_run")),
             backup_dir=Path(backup) if backup else None,
             report=Path(report) if report else None,
-            api_budget=str(config.getoption("api_budget")),
+            api_budget=budget,
+            fleet=FleetOptions(
+                concurrency=int(config.getoption("concurrency")),
+                canary=int(config.getoption("canary")),
+                max_failures=int(config.getoption("max_failures")),
+                resume=config.getoption("resume"),
+            ),
         )
+
+    def for_targets(self, count: int) -> GateOptions:
+        """A fleet rollout for several databases (or a resumed run); one database at a time
+        through the plain gate otherwise."""
+        if self.fleet is not None and (count > 1 or self.fleet.resume):
+            return self
+        return replace(self, fleet=None)
 
 
 def git_commit(root: Path) -> str | None:
@@ -290,7 +309,14 @@ def run_gate(
         return _apply_local(state, options, write)
     from d1check.gate import apply_remote
 
-    return apply_remote(state.config, target=target, options=options, write=write)
+    try:
+        count = len(resolve_targets(state.config, target).targets)
+    except D1CheckError as error:
+        write(f"d1check: apply to {target} refused: {error}")
+        return False
+    return apply_remote(
+        state.config, target=target, options=options.for_targets(count), write=write
+    )
 
 
 def _shown(path: Path, root: Path) -> str:

@@ -520,4 +520,6 @@ def test_failed_migration_leaves_a_wal_file_database_unchanged(tmp_path: Path) -
         refused(db, "PRAGMA defer_foreign_keys = ON;" + REBUILD_USERS)
     with D1Database(tmp_path / "wal.sqlite") as db:
         assert count(db, "likes") == 1
-        assert "NOT NULL" not in str(db.execute("SELECT sql FROM sqlite_schema WHERE name = 'users'"))
+        assert "NOT NULL" not in str(
+            db.execute("SELECT sql FROM sqlite_schema WHERE name = 'users'")
+        )

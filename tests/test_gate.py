@@ -1,0 +1,423 @@
+"""The `--apply` gate end to end: pytest on a project, a fleet of databases in the D1 emulator."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpcore  # noqa: F401  (imported once: pytester's in-process runs restore sys.modules)
+import pytest
+
+import d1check.gate
+import d1check.plugin  # imported once, like httpcore
+from d1check.remote import D1Client, RetryPolicy
+from d1check.testing import COMMIT_THEN_DROP, ERROR, D1Emulator, Fault, Faults
+from d1check.tracking import LOCK_DDL, LOCK_TABLE, TrackingStyle
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "tok-D1CHECK-never-print-7f3a9c"
+NAMES = [
+    "0001_create_organizations",
+    "0002_create_security_controls",
+    "0003_add_review_fields",
+    "0004_create_audit_log",
+    "0005_create_control_overview",
+]
+FILES = [n + ".sql" for n in NAMES]
+PLUGINS_OFF = ("cacheprovider", "hypothesispytest", "benchmark", "anyio", "xdist")
+QUIET = [f"-pno:{name}" for name in (*PLUGINS_OFF, "xdist.looponfail")]
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The emulator and the databases of the project's client registry."""
+
+    emu: D1Emulator
+    staging: str
+    client_a: str
+    client_b: str
+    client_c: str  # inactive
+
+    def tables(self, db_id: str) -> list[str]:
+        rows = self.emu.sql(db_id, "SELECT name FROM sqlite_schema WHERE type = 'table'")
+        return sorted(str(r["name"]) for r in rows)
+
+    def applied(self, db_id: str) -> list[str]:
+        if "d1_migrations" not in self.tables(db_id):
+            return []
+        return [str(r["name"]) for r in self.emu.sql(db_id, _APPLIED)]
+
+    def audit(self, db_id: str) -> list[dict[str, object]]:
+        return self.emu.sql(db_id, 'SELECT * FROM "_schema_audit" ORDER BY id')
+
+
+_APPLIED = 'SELECT name FROM "d1_migrations" ORDER BY id'
+
+
+def _registry(fleet: Fleet) -> dict[str, object]:
+    def client(cid: str, db: str, active: bool) -> dict[str, object]:
+        return {
+            "id": cid,
+            "name": cid.title(),
+            "database_name": f"pulse-{cid}",
+            "database_id": db,
+            "active": active,
+        }
+
+    return {
+        "clients": [
+            client("client-a", fleet.client_a, True),
+            client("client-b", fleet.client_b, True),
+            client("client-c", fleet.client_c, False),
+        ],
+        "staging": {"database_name": "pulse-staging", "database_id": fleet.staging},
+    }
+
+
+@pytest.fixture
+def fleet(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Fleet]:
+    """The root example project in pytester's directory, its databases in a running emulator."""
+    shutil.copytree(ROOT / "migrations", pytester.path / "migrations")
+    shutil.copytree(ROOT / "rollbacks", pytester.path / "rollbacks")
+    pytester.makepyprojecttoml(
+        '[tool.d1check]\nmigrations_dir = "migrations"\nrollbacks_dir = "rollbacks"\n'
+    )
+    with D1Emulator(tmp_path / "emulator", token=TOKEN) as emu:
+        ids = [emu.create_database(f"pulse-{n}") for n in ("staging", "a", "b", "c")]
+        fleet = Fleet(emu, *ids)
+        (pytester.path / "config").mkdir()
+        (pytester.path / "config" / "clients.json").write_text(json.dumps(_registry(fleet)))
+        monkeypatch.setenv("D1CHECK_API_BASE", emu.url)
+        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", emu.token)
+        monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", emu.account_id)
+        monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+        yield fleet
+
+
+def run(pytester: pytest.Pytester, *args: str, checks: bool = False) -> pytest.RunResult:
+    """pytest on the project with the API budget off; the token must never be printed.
+
+    Without `checks` only a passing `test_app.py` runs (the gate is the same, the run faster).
+    """
+    if not checks:
+        pytester.makepyfile(test_app="def test_app():\n    pass\n")
+    paths = () if checks else ("test_app.py",)
+    result = pytester.runpytest(*QUIET, "--api-budget=none", *paths, *args)
+    output = "\n".join(result.outlines + result.errlines)
+    assert TOKEN not in output
+    return result
+
+
+def output(result: pytest.RunResult) -> str:
+    return "\n".join(result.outlines)
+
+
+# --- a failing session applies nothing ------------------------------------------------------
+
+
+def test_failing_test_applies_nothing(pytester: pytest.Pytester, fleet: Fleet) -> None:
+    pytester.makepyfile(test_broken="def test_broken():\n    assert 1 == 2\n")
+    result = run(pytester, "--apply=staging", "--yes", checks=True)
+    assert result.ret == 1
+    assert result.parseoutcomes()["failed"] == 1
+    assert "the session did not pass (1 failed): nothing applied to staging" in output(result)
+    assert fleet.tables(fleet.staging) == []
+
+
+def test_bad_migration_applies_nothing(pytester: pytest.Pytester, fleet: Fleet) -> None:
+    (pytester.path / "migrations" / "0006_broken.sql").write_text("CREATE TABLE oops (;\n")
+    result = run(pytester, "--apply=staging", "--yes", checks=True)
+    assert result.ret == 1
+    assert "nothing applied to staging" in output(result)
+    assert fleet.tables(fleet.staging) == []
+
+
+# --- staging: apply, record as wrangler does, audit, up to date ------------------------------
+
+
+def test_staging_applies_all_and_records_like_wrangler(
+    pytester: pytest.Pytester, fleet: Fleet
+) -> None:
+    result = run(pytester, "--apply=staging", "--yes", checks=True)
+    assert result.ret == 0, output(result)
+    assert result.parseoutcomes()["passed"] > 25
+    result.stdout.fnmatch_lines(["*pulse-staging*applied*" + ", ".join(NAMES) + "*"])
+    assert fleet.applied(fleet.staging) == FILES
+    audit = fleet.audit(fleet.staging)
+    assert [r["migration_name"] for r in audit] == NAMES
+    sums = {p.stem: _sha256(p) for p in (pytester.path / "migrations").glob("*.sql")}
+    for row in audit:
+        assert row["checksum"] == sums[str(row["migration_name"])]
+        assert row["environment"] == "staging"
+        assert row["action"] == "apply"
+        assert str(row["bookmark"])
+        assert "git_commit" in row
+    assert fleet.tables(fleet.client_a) == []
+
+    again = run(pytester, "--apply=staging", "--yes")
+    assert again.ret == 0
+    again.stdout.fnmatch_lines(["*pulse-staging*0005_create_control_overview*up-to-date*"])
+    assert len(fleet.audit(fleet.staging)) == 5
+
+
+def _sha256(path: Path) -> str:
+    from d1check.discovery import read_sql_file
+
+    return read_sql_file(path).sha256
+
+
+# --- production: the staged workflow, inactive clients ---------------------------------------
+
+
+def test_production_waits_for_staging(pytester: pytest.Pytester, fleet: Fleet) -> None:
+    early = run(pytester, "--apply=production", "--yes")
+    assert early.ret == 1
+    assert "not applied to staging yet: " + ", ".join(NAMES) in output(early)
+    assert fleet.tables(fleet.client_a) == fleet.tables(fleet.client_b) == []
+
+    assert run(pytester, "--apply=staging", "--yes").ret == 0
+    result = run(pytester, "--apply=production", "--yes")
+    assert result.ret == 0, output(result)
+    assert "skipped client-c: client 'client-c' is inactive" in output(result)
+    assert fleet.applied(fleet.client_a) == fleet.applied(fleet.client_b) == FILES
+    assert fleet.tables(fleet.client_c) == []
+    assert {r["environment"] for r in fleet.audit(fleet.client_a)} == {"production"}
+
+
+def test_production_needs_yes_without_a_terminal(
+    pytester: pytest.Pytester, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_terminal(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(path) == "/dev/tty":
+            raise OSError(6, "No such device or address", "/dev/tty")
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(d1check.gate, "open", no_terminal, raising=False)
+    assert run(pytester, "--apply=staging", "--yes").ret == 0
+    result = run(pytester, "--apply=production")
+    assert result.ret == 1
+    assert "refusing to apply to production without a terminal: pass --yes" in output(result)
+    assert fleet.tables(fleet.client_a) == fleet.tables(fleet.client_b) == []
+
+
+# --- drift -----------------------------------------------------------------------------------
+
+
+def test_edited_applied_migration_is_refused(pytester: pytest.Pytester, fleet: Fleet) -> None:
+    assert run(pytester, "--apply=staging", "--yes").ret == 0
+    edited = pytester.path / "migrations" / FILES[1]
+    edited.write_text(edited.read_text() + "\n-- edited after it was applied\n")
+    result = run(pytester, "--apply=staging", "--yes")
+    assert result.ret == 1
+    text = output(result)
+    assert "applied migrations changed since they were applied (checksums differ)" in text
+    assert FILES[1] in text
+    assert len(fleet.audit(fleet.staging)) == 5
+
+
+def test_hand_changed_schema_is_refused_with_the_diff(
+    pytester: pytest.Pytester, fleet: Fleet
+) -> None:
+    assert run(pytester, "--apply=staging", "--yes").ret == 0
+    fleet.emu.sql(fleet.staging, "ALTER TABLE users ADD COLUMN nickname TEXT")
+    result = run(pytester, "--apply=staging", "--yes")
+    assert result.ret == 1
+    text = output(result)
+    assert "the live schema is not the schema of 0005_create_control_overview" in text
+    assert "table users: column nickname: added" in text
+    assert fleet.applied(fleet.staging) == FILES
+
+
+@pytest.mark.parametrize(
+    ("recorded", "message"),
+    [
+        ([FILES[0], "0002_renamed_locally.sql"], "applied migrations that are not in"),
+        ([FILES[0], FILES[2]], "0003_add_review_fields.sql applied, but the earlier"),
+    ],
+    ids=["unknown-name", "gap"],
+)
+def test_applied_migrations_not_a_prefix_are_refused(
+    pytester: pytest.Pytester, fleet: Fleet, recorded: list[str], message: str
+) -> None:
+    style = TrackingStyle("d1_migrations")
+    fleet.emu.sql(fleet.staging, style.create_sql())
+    for name in recorded:
+        fleet.emu.sql(fleet.staging, style.insert_sql(name, name[:4], ""))
+    result = run(pytester, "--apply=staging", "--yes")
+    assert result.ret == 1
+    assert message in output(result)
+    assert fleet.applied(fleet.staging) == recorded
+    assert "_schema_audit" not in fleet.tables(fleet.staging)
+
+
+# --- dry run ---------------------------------------------------------------------------------
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(
+    pytester: pytest.Pytester, fleet: Fleet
+) -> None:
+    result = run(pytester, "--apply=staging", "--dry-run")
+    assert result.ret == 0
+    text = output(result)
+    for name in NAMES:
+        assert f"would apply {name}:" in text
+    assert "CREATE TABLE IF NOT EXISTS organizations (" in text
+    assert "ALTER TABLE security_controls ADD COLUMN last_reviewed_at TEXT;" in text
+    assert fleet.tables(fleet.staging) == []
+
+
+# --- interrupted runs ------------------------------------------------------------------------
+
+
+class AfterApplied(Faults):
+    """Faults for one database's `/query` requests once `count` migrations are recorded."""
+
+    def __init__(self, fleet: Fleet, db_id: str, count: int, kind: str, times: int) -> None:
+        super().__init__()
+        self.fleet, self.db_id, self.count, self.kind, self.left = fleet, db_id, count, kind, times
+        self.fired = 0
+
+    def take(self, request_line: str) -> Fault | None:
+        hit = request_line.startswith("POST") and request_line.endswith(f"{self.db_id}/query")
+        if not hit or self.left == 0 or len(self.fleet.applied(self.db_id)) != self.count:
+            return None
+        self.left -= 1
+        self.fired += 1
+        return Fault(self.kind)
+
+
+def test_dropped_answer_after_commit_is_detected(pytester: pytest.Pytester, fleet: Fleet) -> None:
+    faults = AfterApplied(fleet, fleet.staging, 2, COMMIT_THEN_DROP, times=1)
+    fleet.emu.faults = faults
+    result = run(pytester, "--apply=staging", "--yes")
+    assert faults.fired == 1
+    assert result.ret == 0, output(result)
+    assert fleet.applied(fleet.staging) == FILES
+    assert [r["migration_name"] for r in fleet.audit(fleet.staging)] == NAMES
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients retry reads without real backoff delays."""
+    original = D1Client.from_env.__func__  # type: ignore[attr-defined]
+
+    def from_env(cls: type[D1Client], /, account_id: str | None = None, **kwargs: Any) -> D1Client:
+        kwargs.setdefault("retry", RetryPolicy(base=0.001, cap=0.01))
+        return original(cls, account_id, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(D1Client, "from_env", classmethod(from_env))
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_hard_failure_stops_at_a_recorded_version_and_a_rerun_finishes(
+    pytester: pytest.Pytester, fleet: Fleet
+) -> None:
+    attempts = RetryPolicy().attempts
+    faults = AfterApplied(fleet, fleet.staging, 2, ERROR, times=1 + attempts)
+    fleet.emu.faults = faults
+    failed = run(pytester, "--apply=staging", "--yes")
+    assert failed.ret == 1
+    text = output(failed)
+    assert "pulse-staging failed:" in text
+    assert "restore with: d1check restore pulse-staging --bookmark " in text
+    assert fleet.applied(fleet.staging) == FILES[:2]
+    assert [r["migration_name"] for r in fleet.audit(fleet.staging)] == NAMES[:2]
+    columns = fleet.emu.sql(
+        fleet.staging, "SELECT name FROM pragma_table_info('security_controls')"
+    )
+    assert "last_reviewed_at" not in {c["name"] for c in columns}
+
+    fleet.emu.faults = Faults()
+    rerun = run(pytester, "--apply=staging", "--yes")
+    assert rerun.ret == 0, output(rerun)
+    assert f"applied {', '.join(NAMES[2:])}" in output(rerun)
+    assert fleet.applied(fleet.staging) == FILES
+    assert [r["migration_name"] for r in fleet.audit(fleet.staging)] == NAMES
+
+
+def test_a_500_before_commit_is_resent_once(pytester: pytest.Pytester, fleet: Fleet) -> None:
+    faults = AfterApplied(fleet, fleet.staging, 2, ERROR, times=1)
+    fleet.emu.faults = faults
+    result = run(pytester, "--apply=staging", "--yes")
+    assert faults.fired == 1
+    assert result.ret == 0, output(result)
+    assert [r["migration_name"] for r in fleet.audit(fleet.staging)] == NAMES
+
+
+# --- the deploy lock -------------------------------------------------------------------------
+
+
+def _hold_lock(fleet: Fleet, owner: str, expires_in: float) -> None:
+    now = time.time()
+    fleet.emu.sql(fleet.staging, LOCK_DDL)
+    fleet.emu.sql(
+        fleet.staging,
+        f'INSERT INTO "{LOCK_TABLE}" (id, owner, run_id, acquired_at, heartbeat_at, expires_at) '
+        "VALUES (1, ?, 'run-elsewhere', ?, ?, ?)",
+        [owner, now - 60, now - 60, now + expires_in],
+    )
+
+
+def test_a_held_lock_refuses_naming_its_holder(pytester: pytest.Pytester, fleet: Fleet) -> None:
+    _hold_lock(fleet, "deploy-bot@ci-4711", expires_in=600)
+    result = run(pytester, "--apply=staging", "--yes")
+    assert result.ret == 1
+    assert "is locked by deploy-bot@ci-4711 (run run-elsewhere)" in output(result)
+    assert fleet.applied(fleet.staging) == []
+    holder = fleet.emu.sql(fleet.staging, f'SELECT owner FROM "{LOCK_TABLE}"')
+    assert holder == [{"owner": "deploy-bot@ci-4711"}]
+
+
+def test_an_expired_lock_is_taken_over(pytester: pytest.Pytester, fleet: Fleet) -> None:
+    _hold_lock(fleet, "killed-run", expires_in=-1)
+    result = run(pytester, "--apply=staging", "--yes")
+    assert result.ret == 0, output(result)
+    assert fleet.applied(fleet.staging) == FILES
+    assert fleet.emu.sql(fleet.staging, f'SELECT * FROM "{LOCK_TABLE}"') == []
+
+
+# --- secrets, report, step summary -----------------------------------------------------------
+
+
+def test_a_rejected_token_is_not_printed(
+    pytester: pytest.Pytester, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "tok-WRONG-d1check-never-print-2b8e"
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", wrong)
+    report = pytester.path / "report.json"
+    result = run(pytester, "--apply=staging", "--yes", f"--d1check-report={report}")
+    assert result.ret == 1
+    text = output(result)
+    assert "Authentication error" in text
+    assert wrong not in text
+    if report.exists():
+        assert wrong not in report.read_text() and TOKEN not in report.read_text()
+    assert fleet.tables(fleet.staging) == []
+
+
+def test_report_json_and_step_summary(
+    pytester: pytest.Pytester, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = pytester.path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    report = pytester.path / "report.json"
+    result = run(pytester, "--apply=staging", "--yes", f"--d1check-report={report}")
+    assert result.ret == 0
+    text = report.read_text()
+    assert TOKEN not in text
+    [entry] = json.loads(text)
+    assert entry["target"] == "pulse-staging"
+    assert entry["status"] == "applied"
+    assert entry["applied"] == NAMES
+    assert (entry["from_version"], entry["to_version"]) == ("(empty)", NAMES[-1])
+    assert entry["bookmark"]
+    markdown = summary.read_text()
+    assert "| target | from → to | status | time | bookmark |" in markdown
+    assert f"| pulse-staging | (empty) → {NAMES[-1]} | applied |" in markdown
