@@ -391,10 +391,14 @@ def _rebuild(state: _State, rng: random.Random, k: int) -> _Step | None:
         new_copy = list(old_copy)
         change = f"{column.name} becomes nullable"
     else:
-        column.notnull = True
-        column.default = column.default or ("''" if column.type == "TEXT" else "0")
-        new_copy = [f"COALESCE({c}, {column.default})" if c == column.name else c for c in old_copy]
-        change = f"{column.name} becomes NOT NULL DEFAULT {column.default}"
+        # a schema-only change: the rows (NULLs included) survive the rebuild and its rollback
+        column.default = None if column.default else ("''" if column.type == "TEXT" else "0")
+        new_copy = list(old_copy)
+        change = (
+            f"{column.name} gets DEFAULT {column.default}"
+            if column.default
+            else (f"{column.name} loses its default")
+        )
     after = state.tables[table].columns
     up = _rebuild_sql(state, table, after, new_copy)
     down = _rebuild_sql(state, table, before, [c.name for c in after])
