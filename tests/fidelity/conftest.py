@@ -71,7 +71,10 @@ def wrangler(shared_dir: Path) -> Wrangler:
     """wrangler 4.164 with workerd: `D1CHECK_WRANGLER`, else installed once per session."""
     found = json.loads(once(shared_dir, "wrangler", _find_wrangler))
     if "error" in found:
-        pytest.skip(f"the real D1 engine cannot be started: {found['error']}")
+        reason = f"the real D1 engine cannot be started: {found['error']}"
+        if os.environ.get("D1CHECK_REQUIRE_ENGINES"):
+            pytest.fail(f"D1CHECK_REQUIRE_ENGINES is set (CI), but {reason}")
+        pytest.skip(reason)
     return Wrangler(Path(found["path"]))
 
 
