@@ -84,11 +84,7 @@ class ResultCache:
             data = json.loads(self._results_path(key).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        results = {
-            name: CheckResult(r["check"], r["outcome"], r["message"], tuple(r["warnings"]))
-            for name, r in data["results"].items()
-        }
-        return results, str(data["fingerprint"])
+        return _results(data["results"]), str(data["fingerprint"])
 
     def store_results(self, key: str, results: dict[str, CheckResult], fingerprint: str) -> None:
         """Keep one migration's results (atomically)."""
@@ -97,6 +93,22 @@ class ResultCache:
             "fingerprint": fingerprint,
         }
         _atomic_write(self._results_path(key), json.dumps(payload).encode())
+
+    def load_summary(self, key: str) -> list[tuple[dict[str, CheckResult], str]] | None:
+        """Every version's results and fingerprint of the history whose last key is `key`."""
+        try:
+            data = json.loads((self.directory / "results" / f"{key}.all.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        return [(_results(item["results"]), str(item["fingerprint"])) for item in data]
+
+    def store_summary(self, key: str, found: list[tuple[dict[str, CheckResult], str]]) -> None:
+        """Keep a whole history's results in one file, so a rerun reads one file."""
+        payload = [
+            {"results": {n: asdict(r) for n, r in results.items()}, "fingerprint": fingerprint}
+            for results, fingerprint in found
+        ]
+        _atomic_write(self.directory / "results" / f"{key}.all.json", json.dumps(payload).encode())
 
     def load_state(self, key: str) -> tuple[bytes, list[int]] | None:
         """A checkpoint state and its pending seed statements, if kept."""
@@ -123,6 +135,18 @@ class ResultCache:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _results(data: dict[str, dict[str, object]]) -> dict[str, CheckResult]:
+    return {
+        name: CheckResult(
+            str(r["check"]),
+            str(r["outcome"]),
+            str(r["message"]),
+            tuple(map(str, r["warnings"])),  # type: ignore[call-overload]
+        )
+        for name, r in data.items()
+    }
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

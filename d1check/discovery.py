@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -40,12 +41,17 @@ class Directive:
 
 @dataclass(frozen=True)
 class SqlFile:
-    """A SQL file as read: its text (UTF-8, BOM removed), statements and sha256 of the raw bytes."""
+    """A SQL file as read: its text (UTF-8, BOM removed), sha256 of the raw bytes, and its
+    statements (split on first use: a rerun whose results are cached never needs them)."""
 
     path: Path
     text: str
-    statements: tuple[Statement, ...]
     sha256: str
+
+    @functools.cached_property
+    def statements(self) -> tuple[Statement, ...]:
+        """The file's statements, cut exactly where SQLite cuts them."""
+        return tuple(split_statements(self.text))
 
 
 @dataclass(frozen=True)
@@ -118,9 +124,7 @@ def read_sql_file(path: Path) -> SqlFile:
             "decoded. D1 reads migrations as UTF-8: save the file as UTF-8.",
             line=line,
         ) from exc
-    text = text.removeprefix(_BOM)
-    statements = tuple(split_statements(text))
-    return SqlFile(path, text, statements, hashlib.sha256(data).hexdigest())
+    return SqlFile(path, text.removeprefix(_BOM), hashlib.sha256(data).hexdigest())
 
 
 def _leading_number(name: str) -> str:
@@ -141,6 +145,8 @@ def wrangler_order_key(file_name: str) -> tuple[int, int, str]:
 def parse_directives(file: SqlFile) -> tuple[Directive, ...]:
     """The `d1check:` directives in the comments of `file`; MigrationFileError for a bad one."""
     found: list[Directive] = []
+    if "d1check" not in file.text:
+        return ()
     for token in tokenize(file.text):
         if token.kind != "comment":
             continue

@@ -123,14 +123,21 @@ class Session:
         keys = chain(
             history.policy, history.seed_files, migrations, history.migrations.migrations_dir
         )
-        with cache.lock(keys[0][:16] if keys else "empty"):
-            found = [cache.load_results(k) for k in keys]
-            missing = next((i for i, f in enumerate(found) if f is None), len(keys))
-            if missing < len(keys):
-                self._resume_from_checkpoint(history, keys, missing)
-                history.on_step = _store_step(cache, keys, len(keys))
-                history.run_rest()
+        summary = cache.load_summary(keys[-1]) if keys else None
+        if summary is not None and len(summary) == len(keys):
+            found: list[tuple[dict[str, CheckResult], str] | None] = list(summary)
+        else:
+            with cache.lock(keys[0][:16] if keys else "empty"):
                 found = [cache.load_results(k) for k in keys]
+                missing = next((i for i, f in enumerate(found) if f is None), len(keys))
+                if missing < len(keys):
+                    self._resume_from_checkpoint(history, keys, missing)
+                    history.on_step = _store_step(cache, keys, len(keys))
+                    history.run_rest()
+                    found = [cache.load_results(k) for k in keys]
+                complete = [f for f in found if f is not None]
+                if keys and len(complete) == len(keys):
+                    cache.store_summary(keys[-1], complete)
         results = {m.name: f[0] for m, f in zip(migrations, found, strict=True) if f is not None}
         prints = [f[1] for f in found if f is not None]
         return results, prints
