@@ -136,6 +136,21 @@ def test_status_with_credentials_reads_remote(
     assert "made_by_hand" in drifted.output
 
 
+def test_status_fleet_groups_databases_by_version_and_schema(
+    remote_project: Path, credentials: None, emulator: D1Emulator
+) -> None:
+    apply_remote(remote_project, "staging")
+    clean = run("status", remote_project, "--fleet", "staging")
+    assert clean.exit_code == 0, clean.output
+    assert "fleet staging: 1 database(s)" in clean.output
+    assert "as expected: app-staging" in clean.output
+
+    emulator.sql(emulator.client().database_id("app-staging"), "CREATE TABLE made_by_hand (x)")
+    drifted = run("status", remote_project, "--fleet", "staging")
+    assert "differs from the expected schema: app-staging" in drifted.output
+    assert "table made_by_hand: added" in drifted.output
+
+
 def test_status_unknown_family_is_usage_error(project: Path) -> None:
     result = run("status", project, "--family", "billing")
     assert result.exit_code == 2

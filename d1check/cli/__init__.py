@@ -21,6 +21,7 @@ from d1check.cli.scaffold import create_migration
 from d1check.config import Config, Family, load_config
 from d1check.discovery import discover
 from d1check.errors import ConfigError, D1CheckError
+from d1check.fleet import drift_report_for
 from d1check.project import read_sums, write_sums
 from d1check.remote import parse_budget
 from d1check.schema import format_diff
@@ -160,13 +161,28 @@ def _show_status(status: ProjectStatus) -> None:
 @cli.command()
 @root_option
 @family_option
-def status(root: Path, family: str | None) -> None:
+@click.option(
+    "--fleet",
+    "fleet_target",
+    metavar="TARGET",
+    default=None,
+    help="Also group TARGET's databases (e.g. production) by applied version and schema, "
+    "with a structural diff for each group that differs from the expected schema.",
+)
+def status(root: Path, family: str | None, fleet_target: str | None) -> None:
     """Every local and remote database: applied version, pending, drift, last applied.
 
     Lists what `staging`, `production` and the other target names resolve to. Remote rows say
     "no credentials" when CLOUDFLARE_API_TOKEN is not set.
     """
-    _show_status(project_status(_config(root), family=family))
+    config = _config(root)
+    _show_status(project_status(config, family=family))
+    if fleet_target:
+        report = drift_report_for(config, fleet_target)
+        click.echo(f"\nfleet {fleet_target}: {sum(g.count for g in report.groups)} database(s)")
+        click.echo("count  applied  schema  state: databases")
+        for line in report.lines():
+            click.echo(line)
 
 
 # --- apply ---------------------------------------------------------------------------------
@@ -215,6 +231,12 @@ def run_streamed(args: Sequence[str], cwd: Path) -> int:
     default="1200/300",
     help="Send at most N API requests in any S seconds (N/S), or none.",
 )
+@click.option("--concurrency", default=8, show_default=True, help="Databases migrated at once.")
+@click.option("--canary", default=1, show_default=True, help="Databases migrated first, alone.")
+@click.option(
+    "--max-failures", default=3, show_default=True, help="Stop starting databases after this."
+)
+@click.option("--resume", metavar="RUN", default=None, help="Continue an interrupted rollout.")
 def apply(
     root: Path,
     target: str,
@@ -223,6 +245,10 @@ def apply(
     backup_dir: Path | None,
     report: Path | None,
     api_budget: str,
+    concurrency: int,
+    canary: int,
+    max_failures: int,
+    resume: str | None,
 ) -> None:
     """Run the suite, then apply pending migrations to TARGET if everything passed.
 
@@ -240,6 +266,8 @@ def apply(
         report=report,
         api_budget=api_budget,
     )
+    args += [f"--concurrency={concurrency}", f"--canary={canary}", f"--max-failures={max_failures}"]
+    args += [f"--resume={resume}"] if resume else []
     click.echo("d1check: running " + " ".join(["pytest", *args[4:]]))
     code = run_streamed(args, config.root)
     if code == 4:
