@@ -1,10 +1,11 @@
 """Fleet rollout: many databases at once, bounded concurrency, a canary, one API budget, a journal.
 
-Each client costs three requests when all goes well: lock + create bookkeeping tables + read
-(one batch), the Time Travel bookmark, and every pending migration with its tracking and audit
-rows, the lock release and the verification reads (one request while it stays under
-`MAX_REQUEST_BYTES`). Worker threads share one `D1Client` (one connection pool) and one
-`RequestBudget`: a 429 pauses every worker for its Retry-After.
+Each client costs four requests when all goes well: a read-only read to plan (so a refused
+database is never touched; one more request when the bookkeeping tables do not exist yet), lock
++ create bookkeeping tables + re-read (one batch), the Time Travel bookmark, and every pending
+migration with its tracking and audit rows, the lock release and the verification reads (one
+request while it stays under `MAX_REQUEST_BYTES`). Worker threads share one `D1Client` (one
+connection pool) and one `RequestBudget`: a 429 pauses every worker for its Retry-After.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ if TYPE_CHECKING:
 
 MAX_REQUEST_BYTES = 900_000
 SEND_ATTEMPTS = 5
-REQUESTS_PER_CLIENT = 3
+REQUESTS_PER_CLIENT = 4
+FRESH_READ_REQUESTS = 1  # no tracking tables yet: the read batch fails, the schema is read alone
 _SCHEMA_SQL = (
     "SELECT type, name, tbl_name, sql FROM sqlite_schema "
     "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' "
@@ -261,7 +263,27 @@ def _read_statements(style: TrackingStyle) -> list[tuple[str, Params]]:
 def _live(results: Sequence[QueryResult], style: TrackingStyle) -> LiveState:
     applied = tuple(str(r["name"]) for r in results[0].results)
     checksums = {str(r["migration_name"]): str(r["checksum"]) for r in results[1].results}
-    return LiveState(applied, checksums, schema_from_rows(results[2].results, [style.table]))
+    return LiveState(applied, checksums, _schema(results[2].results, style.table))
+
+
+_SCHEMAS: dict[tuple[object, ...], Schema] = {}
+_SCHEMAS_LOCK = threading.Lock()
+_SCHEMA_CACHE = 256
+
+
+def _schema(rows: list[dict[str, object]], table: str) -> Schema:
+    """`schema_from_rows`, kept per distinct `sqlite_schema` content: a fleet's clients mostly
+    share one schema, and rebuilding it costs a scratch database per read."""
+    key = (table, *((r.get("type"), r.get("name"), r.get("sql")) for r in rows))
+    with _SCHEMAS_LOCK:
+        schema = _SCHEMAS.get(key)
+    if schema is None:
+        schema = schema_from_rows(rows, [table])
+        with _SCHEMAS_LOCK:
+            if len(_SCHEMAS) >= _SCHEMA_CACHE:
+                _SCHEMAS.clear()
+            _SCHEMAS[key] = schema
+    return schema
 
 
 def read_snapshot(client: D1Client, db_id: str, style: TrackingStyle) -> Snapshot:

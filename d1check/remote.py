@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import json
 import logging
 import os
 import random
@@ -34,6 +35,7 @@ REDACTED = "[REDACTED]"
 DEFAULT_TIMEOUT = httpx.Timeout(40.0, connect=10.0)
 
 _log = logging.getLogger(__name__)
+_URL_CACHE = 4096
 _AMBIGUOUS = (
     "the write may or may not have been applied: read the tracking table before sending it again"
 )
@@ -367,7 +369,7 @@ def parse_envelope(
 ) -> object:
     """The `result` of a successful answer; otherwise raise a `Failure`-bearing exception."""
     try:
-        data = httpx.Response(status, content=content).json()
+        data = json.loads(content)
     except ValueError:
         data = None
     envelope = data if isinstance(data, dict) else {}
@@ -513,6 +515,8 @@ class D1Client:
         self._rng = rng
         self._poll_interval = export_poll_interval
         self._http = httpx.Client(transport=transport, timeout=timeout, follow_redirects=False)
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self._urls: dict[str, httpx.URL] = {}
 
     @classmethod
     def from_env(cls, account_id: str | None = None, **kwargs: Any) -> D1Client:
@@ -658,16 +662,25 @@ class D1Client:
         try:
             response = self._http.request(
                 req.method,
-                self.api_base + req.path,
-                params=list(req.params),
+                self._url(req.path),
+                params=req.params or None,
                 json=req.body,
-                headers={"Authorization": f"Bearer {self._token}"},
+                headers=self._auth,
             )
         except httpx.HTTPError as exc:
             raise _Retryable(classify_exception(req, exc, self._redact)) from None
         return parse_envelope(
             req, response.status_code, response.headers, response.content, self._redact
         )
+
+    def _url(self, path: str) -> httpx.URL:
+        """The parsed URL of an API path, kept: a client sends several requests per database."""
+        url = self._urls.get(path)
+        if url is None:
+            if len(self._urls) >= _URL_CACHE:
+                self._urls.clear()
+            url = self._urls[path] = httpx.URL(self.api_base + path)
+        return url
 
     def _download(self, url: str) -> str:
         url = check_api_url(url, what="export download URL")

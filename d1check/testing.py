@@ -237,12 +237,14 @@ class _Database:
     lock: threading.RLock = field(default_factory=threading.RLock)
     handle: D1Database | None = None
     history: list[tuple[float, str]] = field(default_factory=list)
+    images: dict[str, bytes] = field(default_factory=dict)
 
     def open(self) -> D1Database:
         if self.handle is None:
             self.handle = D1Database(self.path)
             with self.handle.internal() as conn:
-                conn.execute("PRAGMA synchronous = OFF")  # a test double: speed over durability
+                # a test double: speed over durability (no journal file made per transaction)
+                conn.execute("PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY").fetchall()
         return self.handle
 
     def close(self) -> None:
@@ -295,6 +297,100 @@ def _statement_meta(
     }
 
 
+# Words of the statements D1 refuses before SQLite sees them (`engine.d1_refusal`); text without
+# any of them runs straight through apsw, which iterates multi-statement text itself.
+_REFUSAL_WORDS = re.compile(
+    r"(?<![A-Za-z0-9_])(?:BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE|VACUUM|CARRAY)(?![A-Za-z0-9_])",
+    re.IGNORECASE,
+)
+_EMPTY = re.compile(r"(?:\s|;|--[^\n]*|/\*.*?(?:\*/|\Z))*", re.DOTALL)
+_PROBE = "SELECT * FROM pragma_schema_version, pragma_page_count, pragma_page_size"
+
+
+class _Fallback(Exception):
+    """The fast path cannot answer exactly: roll back and take the statement-splitting path."""
+
+
+@dataclass
+class _Open:
+    started: float
+    changes: int
+    readonly: bool
+    names: list[str]
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+class _FastRun:
+    """One request's statements run by apsw directly; results and meta as D1 gives them."""
+
+    def __init__(self, db: D1Database) -> None:
+        self.db = db
+        self.conn = db.connection
+        self.schema, self.size = self._probe(begin=True)
+        self.results: list[dict[str, Any]] = []
+        self._open: _Open | None = None
+
+    def _probe(self, *, begin: bool = False) -> tuple[int, int]:
+        with self.db.internal() as conn:
+            if begin:
+                conn.execute("BEGIN")
+            row = conn.execute(_PROBE).fetchall()[0]
+        schema, pages, page_size = (v if isinstance(v, int) else 0 for v in row)
+        return schema, pages * page_size
+
+    def piece(self, sql: str, params: Sequence[object]) -> None:
+        cursor = self.conn.cursor()
+        count = 0
+
+        def trace(cur: apsw.Cursor, text: str, _bindings: object) -> bool:
+            nonlocal count
+            self._close()
+            names = [d[0] for d in cur.get_description()]
+            if not names and _EMPTY.fullmatch(text):
+                return True
+            count += 1
+            if count > 1 and params:
+                raise _Fallback
+            self._open = _Open(
+                time.perf_counter(), self.conn.total_changes(), cur.is_readonly, names
+            )
+            return True
+
+        cursor.exec_trace = trace
+        cursor.execute(sql, tuple(params))
+        for row in cursor:
+            assert self._open is not None
+            self._open.rows.append(row)
+        self._close()
+        if count == 0:
+            raise _Fallback
+
+    def _close(self) -> None:
+        done, self._open = self._open, None
+        if done is None:
+            return
+        changes = self.conn.total_changes() - done.changes
+        schema = self.schema
+        if not done.readonly:
+            self.schema, self.size = self._probe()
+        rows = [dict(zip(done.names, row, strict=True)) for row in done.rows]
+        meta = {
+            "served_by": "d1check-emulator",
+            "duration": round((time.perf_counter() - done.started) * 1000, 3),
+            "changes": changes,
+            "last_row_id": self.conn.last_insert_rowid(),
+            "changed_db": changes > 0 or self.schema != schema,
+            "size_after": self.size,
+            "rows_read": len(rows),
+            "rows_written": changes,
+        }
+        self.results.append({"results": rows, "success": True, "meta": meta})
+
+
+def _plain(pieces: Sequence[tuple[str, Sequence[object]]]) -> bool:
+    return not any(_REFUSAL_WORDS.search(sql) for sql, _ in pieces)
+
+
 def _pragma(conn: apsw.Connection, name: str) -> int:
     value = conn.execute(f"PRAGMA {name}").fetchall()[0][0]
     return int(value) if isinstance(value, int | float | str) else 0
@@ -313,7 +409,9 @@ class D1Emulator:
 
     Use as a context manager; `url` is the API base for `D1Client(api_base=...)`. Every
     committed write records a Time Travel state; the newest `keep_bookmarks` per database stay.
-    `export_polls`: how many polls answer `active` before an export completes.
+    `export_polls`: how many polls answer `active` before an export completes. Bookmark images
+    stay in memory up to `memory_bookmarks` bytes, then (and at `stop`) go to files under
+    `directory/.bookmarks`.
     """
 
     def __init__(
@@ -327,6 +425,7 @@ class D1Emulator:
         faults: Faults | None = None,
         export_polls: int = 1,
         keep_bookmarks: int = 100,
+        memory_bookmarks: int = 64 << 20,
     ) -> None:
         self.directory = Path(directory)
         self.token = token
@@ -336,6 +435,9 @@ class D1Emulator:
         self.faults = faults or Faults()
         self.export_polls = export_polls
         self.keep_bookmarks = keep_bookmarks
+        self.memory_bookmarks = memory_bookmarks
+        self._held = 0
+        self._held_lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self._databases: dict[str, _Database] = {}
         self._exports: dict[str, _Export] = {}
@@ -369,6 +471,7 @@ class D1Emulator:
             self._server = None
         for record in list(self._databases.values()):
             with record.lock:
+                self._spill(record)
                 record.close()
 
     def __enter__(self) -> D1Emulator:
@@ -475,6 +578,9 @@ class D1Emulator:
         record = self._record(db_id)
         with self._lock, record.lock:
             record.close()
+            with self._held_lock:
+                self._held -= sum(len(image) for image in record.images.values())
+            record.images.clear()
             del self._databases[db_id]
             self._save_registry()
             record.path.unlink(missing_ok=True)
@@ -488,14 +594,45 @@ class D1Emulator:
                 f"{self._sequence:08x}-{int(time.time()) & 0xFFFFFFFF:08x}-{secrets.token_hex(16)}"
             )
         with record.lock:
-            folder = self.directory / ".bookmarks" / record.uuid
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{bookmark}.sqlite").write_bytes(record.open().to_bytes())
+            image = record.open().to_bytes()
+            record.images[bookmark] = image
+            freed = 0
             record.history.append((time.time(), bookmark))
             while len(record.history) > max(1, self.keep_bookmarks):
                 _, oldest = record.history.pop(0)
-                (folder / f"{oldest}.sqlite").unlink(missing_ok=True)
+                dropped = record.images.pop(oldest, None)
+                if dropped is None:
+                    self._bookmark_file(record, oldest).unlink(missing_ok=True)
+                freed += len(dropped or b"")
+            with self._held_lock:
+                self._held += len(image) - freed
+                spill = self._held > self.memory_bookmarks
+            if spill:
+                self._spill(record)
         return bookmark
+
+    def _bookmark_file(self, record: _Database, bookmark: str) -> Path:
+        return self.directory / ".bookmarks" / record.uuid / f"{bookmark}.sqlite"
+
+    def _spill(self, record: _Database) -> None:
+        """Write a database's bookmark images kept in memory to their files."""
+        with record.lock:
+            if not record.images:
+                return
+            self._bookmark_file(record, "x").parent.mkdir(parents=True, exist_ok=True)
+            for bookmark, image in record.images.items():
+                self._bookmark_file(record, bookmark).write_bytes(image)
+            with self._held_lock:
+                self._held -= sum(len(image) for image in record.images.values())
+            record.images.clear()
+
+    def _bookmark_image(self, record: _Database, bookmark: str) -> bytes | None:
+        with record.lock:
+            image = record.images.get(bookmark)
+        if image is None and re.fullmatch(r"[0-9a-f-]+", bookmark):
+            path = self._bookmark_file(record, bookmark)
+            image = path.read_bytes() if path.exists() else None
+        return image
 
     def _bookmark(self, record: _Database, timestamp: str | None) -> str:
         with record.lock:
@@ -510,14 +647,14 @@ class D1Emulator:
         return earlier[-1]
 
     def _restore(self, record: _Database, bookmark: str) -> dict[str, object]:
-        snapshot = self.directory / ".bookmarks" / record.uuid / f"{bookmark}.sqlite"
-        if not re.fullmatch(r"[0-9a-f-]+", bookmark) or not snapshot.exists():
+        image = self._bookmark_image(record, bookmark)
+        if image is None:
             raise ApiError(400, 7500, f"unknown bookmark {bookmark!r} for database {record.uuid}")
         with record.lock:
             previous = record.history[-1][1]
             record.close()
             tmp = record.path.with_suffix(".restore")
-            tmp.write_bytes(snapshot.read_bytes())
+            tmp.write_bytes(image)
             os.replace(tmp, record.path)
             new = self._snapshot(record)
         return {"bookmark": new, "previous_bookmark": previous, "message": "Database restored"}
@@ -527,6 +664,13 @@ class D1Emulator:
     def _run(
         self, record: _Database, pieces: Sequence[tuple[str, Sequence[object]]]
     ) -> list[dict[str, Any]]:
+        if _plain(pieces):
+            with record.lock:
+                results = self._run_fast(record.open(), pieces)
+                if results is not None:
+                    if any(r["meta"]["changed_db"] for r in results):
+                        self._snapshot(record)
+                    return results
         statements = _split(pieces)
         with record.lock:
             db = record.open()
@@ -545,6 +689,26 @@ class D1Emulator:
             if any(r["meta"]["changed_db"] for r in results):
                 self._snapshot(record)
         return results
+
+    @staticmethod
+    def _run_fast(
+        db: D1Database, pieces: Sequence[tuple[str, Sequence[object]]]
+    ) -> list[dict[str, Any]] | None:
+        """The request run without splitting its text; None when only the exact path can answer
+        (an error, a statement count D1 refuses), with nothing of it applied."""
+        try:
+            run = _FastRun(db)
+            for sql, params in pieces:
+                run.piece(sql, params)
+            with db.internal() as conn:
+                conn.execute("COMMIT")
+        except (_Fallback, apsw.Error):
+            D1Emulator._rollback(db)
+            return None
+        except BaseException:
+            D1Emulator._rollback(db)
+            raise
+        return run.results
 
     @staticmethod
     def _rollback(db: D1Database) -> None:

@@ -418,7 +418,20 @@ def test_old_bookmarks_are_pruned(tmp_path: Path) -> None:
         client.query(db, "CREATE TABLE b(x)")
         with pytest.raises(RemoteError, match="unknown bookmark"):
             client.restore(db, first)
-        assert len(list((emu.directory / ".bookmarks" / db).iterdir())) == 2
+    assert len(list((emu.directory / ".bookmarks" / db).iterdir())) == 2
+
+
+def test_bookmarks_spill_to_files_and_survive_a_restart(tmp_path: Path) -> None:
+    with D1Emulator(tmp_path / "d1", memory_bookmarks=1) as emu:
+        client = emu.client(retry=RetryPolicy(attempts=1))
+        db = client.create_database("app").uuid
+        client.query(db, "CREATE TABLE a(x)")
+        bookmark = client.bookmark(db)
+        assert (emu.directory / ".bookmarks" / db / f"{bookmark}.sqlite").exists()
+    with D1Emulator(tmp_path / "d1") as emu, emu.client() as client:
+        client.query(db, "CREATE TABLE b(x)")
+        client.restore(db, bookmark)
+        assert tables(emu, db) == ["a"]
 
 
 def test_list_is_paged(emu: D1Emulator, client: D1Client) -> None:
@@ -427,3 +440,65 @@ def test_list_is_paged(emu: D1Emulator, client: D1Client) -> None:
         emu.create_database(name)
     assert sorted(d.name for d in client.list_databases(per_page=2)) == names
     assert emu.count("/database", method="GET") == 3
+
+
+# --- the fast path: apsw runs the text itself, answers as the statement-splitting path ----------
+
+EXACT_CASES: list[tuple[str, list[object] | None]] = [
+    ("INSERT INTO users(email) VALUES ('a@x'), ('b@x'); SELECT * FROM users;", None),
+    ("CREATE TABLE legend(end_date TEXT, began TEXT); INSERT INTO legend VALUES ('x', 'y');", None),
+    ("SELECT id, email AS e, id AS again FROM users ORDER BY id -- trailing comment\n", None),
+    ("UPDATE users SET email = email || '!' WHERE id = ?; ", [1]),
+    ("DELETE FROM users; SELECT count(*) AS n FROM users; SELECT 1 AS one;", None),
+    ("SELECT 1 AS one;; SELECT 2 AS two; -- done\n/* really */", None),
+]
+
+
+def _answers(tmp_path: Path, name: str) -> list[list[object]]:
+    with D1Emulator(tmp_path / name) as emulator, emulator.client() as c:
+        uuid = c.create_database("app").uuid
+        c.query(uuid, SCHEMA)
+        out: list[list[object]] = []
+        for sql, params in EXACT_CASES:
+            results = c.query(uuid, sql, params)
+            out.append(
+                [
+                    (r.results, r.success, {k: v for k, v in r.meta.items() if k != "duration"})
+                    for r in results
+                ]
+            )
+        out.append([(r.results, r.meta["changes"]) for r in c.batch(uuid, [("SELECT ?", [7])] * 2)])
+        return out
+
+
+def test_the_fast_path_answers_as_the_splitting_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(pieces: object) -> None:
+        raise AssertionError(f"split although plain: {pieces}")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(testing, "_split", never)
+        fast = _answers(tmp_path, "fast")
+    monkeypatch.setattr(testing, "_plain", lambda pieces: False)
+    assert fast == _answers(tmp_path, "exact")
+
+
+@pytest.mark.parametrize(
+    ("sql", "params", "message"),
+    [
+        ("INSERT INTO users(email) VALUES ('z'); VACUUM", None, "cannot VACUUM"),
+        ("INSERT INTO users(email) VALUES ('z'); commit", None, "To execute a transaction"),
+        ("INSERT INTO users(email) VALUES ('z'); END", None, "To execute a transaction"),
+        ("SELECT * FROM carray(1, 2)", None, "no such table: carray"),
+        ("INSERT INTO users(email) VALUES (?); SELECT 1", ["z"], "SQLITE_RANGE"),
+        ("  -- nothing but a comment\n", None, "No SQL statements detected"),
+        ("INSERT INTO users(email) VALUES ('z'); SELECT nope FROM users", None, "no such column"),
+    ],
+)
+def test_refusals_and_errors_leave_nothing_behind(
+    emu: D1Emulator, client: D1Client, db: str, sql: str, params: list[object] | None, message: str
+) -> None:
+    with pytest.raises(RemoteError, match=message):
+        client.query(db, sql, params)
+    assert emu.sql(db, "SELECT count(*) AS n FROM users") == [{"n": 0}]

@@ -565,3 +565,16 @@ def test_progress_is_plain_lines_without_a_terminal(monkeypatch: pytest.MonkeyPa
     progress.advance(Outcome("a", "production", "a", "applied", to_version="0003_x"))
     progress.advance(Outcome("b", "production", "b", "failed", failed_at="0002_y"))
     assert lines == ["d1check: [1/2] a: applied 0003_x", "d1check: [2/2] b: failed 0002_y"]
+
+
+def test_one_schema_is_rebuilt_once_for_every_client_that_shares_it() -> None:
+    from d1check import fleet
+
+    def rows(sql: str) -> list[dict[str, object]]:
+        return [{"type": "table", "name": "t", "tbl_name": "t", "sql": sql}]
+
+    first = fleet._schema(rows("CREATE TABLE t(a)"), "d1_migrations")
+    assert fleet._schema(rows("CREATE TABLE t(a)"), "d1_migrations") is first
+    other = fleet._schema(rows("CREATE TABLE t(a, b)"), "d1_migrations")
+    assert [c.name for c in other.tables["t"].columns] == ["a", "b"]
+    assert [c.name for c in first.tables["t"].columns] == ["a"]

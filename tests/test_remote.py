@@ -167,6 +167,18 @@ def test_query_sends_sql_params_and_bearer_token() -> None:
     assert json.loads(request.content) == {"sql": "SELECT ? AS n", "params": [1]}
 
 
+def test_repeated_requests_reuse_the_url_and_keep_params_and_token() -> None:
+    handler, seen = scripted(ok(ROWS), ok(ROWS), ok({"bookmark": "b1"}), ok({"bookmark": "b2"}))
+    client, _ = mock_client(handler)
+    client.query(DB, "SELECT 1")
+    client.query(DB, "SELECT 1")
+    assert client.bookmark(DB) == "b1"
+    assert client.bookmark(DB, "2024-01-01T00:00:00Z") == "b2"
+    assert seen[0].url == seen[1].url and not seen[2].url.query
+    assert seen[3].url.params["timestamp"] == "2024-01-01T00:00:00Z"
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in seen)
+
+
 def test_batch_sends_each_statement_with_its_params() -> None:
     handler, seen = scripted(ok(ROWS + ROWS))
     client, _ = mock_client(handler)
