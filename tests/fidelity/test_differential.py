@@ -232,3 +232,30 @@ def test_wrangler_sees_nothing_pending_after_d1check(wrangler: Wrangler, tmp_pat
     assert results, "apply_local applied nothing"
     listed = wrangler.list_migrations(project)
     assert "No migrations to apply" in listed, listed
+
+
+def test_d1check_sees_what_wrangler_applied(wrangler: Wrangler, tmp_path: Path) -> None:
+    """Interop the other way: after `wrangler d1 migrations apply --local`, `d1check status`
+    reads wrangler's own local file and shows the same versions, nothing pending."""
+    from click.testing import CliRunner
+
+    from d1check.cli import cli
+    from d1check.config import load_config
+    from d1check.local import plan_local
+
+    project = tmp_path / "project"
+    examples = Path(__file__).resolve().parents[2]
+    outcome = wrangler.apply_migrations(examples / "migrations", project)
+    assert outcome.error is None or outcome.error == "", outcome.error
+    (project / ".wrangler").mkdir()
+    shutil.move(project / "state", project / ".wrangler" / "state")
+    config = load_config(project)
+    plan = plan_local(config, config.default_family)
+    names = sorted(p.name for p in (examples / "migrations").glob("*.sql"))
+    assert list(plan.applied) == names
+    assert plan.pending == ()
+    result = CliRunner().invoke(cli, ["status", "--root", str(project)])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "local:default" in line)
+    assert "0005_create_control_overview" in row
+    assert " 0 " in row and "none" in row
