@@ -386,19 +386,13 @@ def _rebuild(state: _State, rng: random.Random, k: int) -> _Step | None:
     before = [_Column(**vars(c)) for c in state.tables[table].columns]
     column = rng.choice(state.added_columns(table))
     old_copy = [c.name for c in before]
-    if column.notnull:
+    if column.notnull and rng.random() < 0.5:
         column.notnull = False
-        new_copy = list(old_copy)
         change = f"{column.name} becomes nullable"
     else:
-        # a schema-only change: the rows (NULLs included) survive the rebuild and its rollback
-        column.default = None if column.default else ("''" if column.type == "TEXT" else "0")
-        new_copy = list(old_copy)
-        change = (
-            f"{column.name} gets DEFAULT {column.default}"
-            if column.default
-            else (f"{column.name} loses its default")
-        )
+        column.default = f"'v{k}'" if column.type == "TEXT" else str(k)
+        change = f"{column.name} gets DEFAULT {column.default}"
+    new_copy = list(old_copy)
     after = state.tables[table].columns
     up = _rebuild_sql(state, table, after, new_copy)
     down = _rebuild_sql(state, table, before, [c.name for c in after])

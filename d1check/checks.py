@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -9,8 +10,8 @@ from d1check.discovery import Migration, SqlFile
 from d1check.engine import D1Database
 from d1check.errors import SQLError
 from d1check.rows import TableRows, table_rows
-from d1check.schema import Schema, diff_schemas, format_diff, read_schema
-from d1check.sqlfacts import TRANSACTION_WORDS, Effect, effects
+from d1check.schema import Schema, changed_names, diff_schemas, format_diff, read_schema
+from d1check.sqlfacts import TRANSACTION_WORDS, Effect, effects, touched_tables, words
 from d1check.statements import Statement, has_unterminated_comment
 
 CHECK_NAMES = ("applies", "rows", "rollback", "idempotent", "d1", "destructive")
@@ -76,25 +77,116 @@ class Applied:
     after: State | None
     error: SQLError | None
     policy: Policy = field(default_factory=Policy)
+    changed: frozenset[str] | None = None  # tables (lower case) whose rows may differ; None: any
 
 
-def state_of(db: D1Database, ignore: Sequence[str] = ()) -> State:
-    """Read the schema model and row fingerprints of `db`."""
-    schema = read_schema(db, ignore=ignore)
+def state_of(
+    db: D1Database,
+    ignore: Sequence[str] = (),
+    *,
+    previous: State | None = None,
+    changed: frozenset[str] | None = None,
+    same_schema: bool = False,
+) -> State:
+    """Read the schema model and row fingerprints of `db`.
+
+    With `previous` (a state `db` was derived from) and `changed` (lower-case names of the tables
+    whose rows may have changed since), the fingerprints of the other tables whose structure is
+    the same are carried forward instead of read again; `same_schema` says the catalog has not
+    changed since `previous` (its model is reused).
+    """
+    if same_schema and previous is not None:
+        schema = previous.schema
+    else:
+        schema = read_schema(db, ignore=ignore)
     with db.internal() as conn:
-        rows = {name: table_rows(conn, name) for name in schema.tables}
+        rows = {
+            name: _carried(previous, changed, name, table) or table_rows(conn, name)
+            for name, table in schema.tables.items()
+        }
     return State(db, schema, rows)
+
+
+def _carried(
+    previous: State | None, changed: frozenset[str] | None, name: str, table: object
+) -> TableRows | None:
+    if previous is None or changed is None or name.lower() in changed:
+        return None
+    before = previous.schema.tables.get(name)
+    if before is None or (before is not table and before != table):
+        return None
+    return previous.rows.get(name)
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What running a file did: the tables whose rows it may have changed (lower case), and
+    whether it changed the catalog."""
+
+    changed: frozenset[str]
+    restructured: bool
+
+
+def run_tracked(db: D1Database, statements: Sequence[Statement], source: str) -> Ran:
+    """Run `statements` on `db` (as `D1Database.run`) and say what they may have changed."""
+    db.track_changes()
+    db.take_changes()
+    version = _schema_version(db)
+    db.run(statements, source=source)
+    changed = (db.take_changes() or frozenset()) | touched_tables(statements)
+    return Ran(changed, _schema_version(db) != version)
+
+
+def _schema_version(db: D1Database) -> int:
+    """SQLite's schema cookie: every committed catalog change increments it."""
+    with db.internal() as conn:
+        version = conn.execute("PRAGMA schema_version").fetchall()[0][0]
+    assert isinstance(version, int)
+    return version
+
+
+def state_after(db: D1Database, ignore: Sequence[str], previous: State, ran: Ran) -> State:
+    """The state of `db` after `ran`, from the state it started at."""
+    return state_of(
+        db, ignore, previous=previous, changed=ran.changed, same_schema=not ran.restructured
+    )
+
+
+def needs_previous_database(migration: Migration, policy: Policy) -> bool:
+    """Whether the checks read the previous version's database itself, beyond its schema and row
+    fingerprints: a rollback of a declared destructive change (rows over the kept columns), or of a
+    migration that records itself in the tracking table (its row count)."""
+    if migration.rollback is None:
+        return False
+    declared = policy.allow_destructive or migration.directive("allow-destructive") is not None
+    return declared or _records_itself(migration, policy.tracking_table)
+
+
+def apply_in_place(before: State, migration: Migration, policy: Policy) -> Applied:
+    """Apply `migration` to `before.db` itself (on failure it is left as it was).
+
+    `before` keeps the previous version's schema and row fingerprints, which is all the checks
+    read unless `needs_previous_database` says otherwise; the caller must not use `before.db` as
+    the previous version afterwards.
+    """
+    try:
+        ran = run_tracked(before.db, migration.file.statements, str(migration.path))
+    except SQLError as error:
+        return Applied(migration, before, None, error, policy)
+    after = state_after(before.db, [policy.tracking_table], before, ran)
+    return Applied(migration, before, after, None, policy, ran.changed)
 
 
 def apply_migration(before: State, migration: Migration, policy: Policy) -> Applied:
     """Apply `migration` to a copy of `before` (which is left as it was)."""
     work = before.db.copy()
     try:
-        work.run(migration.file.statements, source=str(migration.path))
+        ran = run_tracked(work, migration.file.statements, str(migration.path))
     except SQLError as error:
         work.close()
         return Applied(migration, before, None, error, policy)
-    return Applied(migration, before, state_of(work, [policy.tracking_table]), None, policy)
+    after = state_after(work, [policy.tracking_table], before, ran)
+    return Applied(migration, before, after, None, policy, ran.changed)
 
 
 # --- applies -------------------------------------------------------------------------------
@@ -131,14 +223,13 @@ def check_rows(applied: Applied) -> CheckResult:
     renames = {e.table.lower(): e.detail for _, e in found if e.action == "rename-table"}
     after_tables = {name.lower(): name for name in applied.after.schema.tables}
     lost: list[str] = []
-    with applied.after.db.internal() as conn:
-        for table, rows in applied.before.rows.items():
-            now = renames.get(table.lower(), table)
-            if table.lower() in deleted or now.lower() not in after_tables or not rows.count:
-                continue
-            count = table_rows(conn, after_tables[now.lower()]).count
-            if count < rows.count:
-                lost.append(f"{table}: {_rows(rows.count)} before, {count} after")
+    for table, rows in applied.before.rows.items():
+        now = renames.get(table.lower(), table)
+        if table.lower() in deleted or now.lower() not in after_tables or not rows.count:
+            continue
+        count = applied.after.rows[after_tables[now.lower()]].count
+        if count < rows.count:
+            lost.append(f"{table}: {_rows(rows.count)} before, {count} after")
     if not lost:
         return passed("rows")
     return failed("rows", _rows_lost_message(applied, lost))
@@ -216,8 +307,8 @@ def check_idempotent(applied: Applied) -> CheckResult:
     ]
     again = applied.after.db.copy()
     try:
-        again.run(statements, source=str(migration.path))
-        second = state_of(again, [policy.tracking_table])
+        ran = run_tracked(again, statements, str(migration.path))
+        second = state_after(again, [policy.tracking_table], applied.after, ran)
     except SQLError as error:
         return failed("idempotent", _not_idempotent_message(error))
     finally:
@@ -291,11 +382,11 @@ def _run_rollback(
     applied: Applied, after: State, rollback: SqlFile, work: D1Database
 ) -> CheckResult:
     try:
-        work.run(rollback.statements, source=str(rollback.path))
+        undone = run_tracked(work, rollback.statements, str(rollback.path))
     except SQLError as error:
         return failed("rollback", f"the rollback fails on the migrated database:\n{error}")
     ignore = [applied.policy.tracking_table]
-    restored = read_schema(work, ignore=ignore)
+    restored = read_schema(work, ignore=ignore) if undone.restructured else after.schema
     problems: list[str] = []
     diffs = diff_schemas(applied.before.schema, restored)
     if diffs:
@@ -303,7 +394,9 @@ def _run_rollback(
             "the schema after the rollback differs from the previous version "
             "(before → after rollback):\n" + format_diff(diffs)
         )
-    problems += _rows_not_restored(applied, after, work)
+    problems += _rows_not_restored(
+        applied, after, work, _maybe_changed(applied, undone.changed, restored)
+    )
     problems += _tracking_left(applied, work)
     if problems:
         return failed("rollback", f"{rollback.path}:\n" + "\n".join(problems))
@@ -317,13 +410,24 @@ def _declared_destructive(applied: Applied) -> bool:
     )
 
 
-def _rows_not_restored(applied: Applied, after: State, work: D1Database) -> list[str]:
+def _maybe_changed(applied: Applied, undone: frozenset[str], restored: Schema) -> set[str] | None:
+    """Tables whose rows may differ from the previous version after the rollback (None: any)."""
+    if applied.changed is None or applied.after is None:
+        return None
+    before, after = applied.before.schema.tables, applied.after.schema.tables
+    restructured = changed_names(before, after) | changed_names(after, restored.tables)
+    return {*applied.changed, *undone, *(name.lower() for name in restructured)}
+
+
+def _rows_not_restored(
+    applied: Applied, after: State, work: D1Database, maybe: set[str] | None = None
+) -> list[str]:
     problems: list[str] = []
     destructive = _declared_destructive(applied)
     with work.internal() as conn:
         existing = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")}
         for table, rows in applied.before.rows.items():
-            if table not in existing:
+            if table not in existing or (maybe is not None and table.lower() not in maybe):
                 continue
             columns = list(rows.columns)
             if destructive:
@@ -350,13 +454,16 @@ def table_rows_from_state(db: D1Database, table: str, columns: Sequence[str]) ->
         return table_rows(conn, table, columns)
 
 
+def _records_itself(migration: Migration, table: str) -> bool:
+    return any(
+        e.action == "insert" and e.table.lower() == table.lower()
+        for _, e in _all_effects(migration.file.statements)
+    )
+
+
 def _tracking_left(applied: Applied, work: D1Database) -> list[str]:
     table = applied.policy.tracking_table
-    records = any(
-        e.action == "insert" and e.table.lower() == table.lower()
-        for _, e in _all_effects(applied.migration.file.statements)
-    )
-    if not records:
+    if not _records_itself(applied.migration, table):
         return []
     with applied.before.db.internal() as conn:
         before = conn.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
@@ -613,10 +720,9 @@ def drop_column_refusal(
     return ""
 
 
-def _identifiers(sql: str) -> set[str]:
-    from d1check.sqlfacts import words
-
-    return {w.value.lower() for w in words(sql) if w.kind in ("word", "ident")}
+@functools.lru_cache(maxsize=16_384)
+def _identifiers(sql: str) -> frozenset[str]:
+    return frozenset(w.value.lower() for w in words(sql) if w.kind in ("word", "ident"))
 
 
 CHECKS: dict[str, Callable[[Applied], CheckResult]] = {

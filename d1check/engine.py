@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from typing import Any
 import apsw
 
 from d1check.errors import SQLError
-from d1check.statements import Statement, first_keywords, split_statements, tokenize
+from d1check.statements import Statement, Token, first_keywords, split_statements, tokenize
 
 SQLITE_VERSION = "3.54.1"
 APSW_VERSION = "3.54.1.0"
@@ -120,6 +121,7 @@ MISSING_FUNCTIONS = frozenset(
 )
 ALLOWED_MODULES = frozenset({"fts5", "fts5vocab", "rtree"})
 INTERNAL_PREFIX = "_cf_"
+_CHANGE_HOOK = "d1check-changes"
 
 _NAME_ARGS: dict[int, tuple[int, ...]] = {
     apsw.SQLITE_CREATE_INDEX: (0, 1),
@@ -177,21 +179,31 @@ def engine_description() -> str:
 
 def d1_refusal(statement: Statement) -> str | None:
     """D1's message for a statement refused before SQLite sees it, else None."""
-    words = first_keywords(statement.sql, 1)
+    return _refusal_of(statement.sql)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _refusal_of(sql: str) -> str | None:
+    words = first_keywords(sql, 1)
     if not words:
         return None
     if words[0] in _TRANSACTION_WORDS:
         return TRANSACTION_MESSAGE
     if words[0] == "VACUUM":
         return "cannot VACUUM from within a transaction: SQLITE_ERROR"
-    if _calls_carray(statement.sql):
+    if _calls_carray(sql):
         return "no such table: carray: SQLITE_ERROR"
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def _significant_tokens(sql: str) -> tuple[Token, ...]:
+    return tuple(t for t in tokenize(sql) if t.kind not in ("ws", "comment"))
+
+
 def _calls_carray(sql: str) -> bool:
     """workerd has no `carray` table-valued function; apsw's SQLite has it built in."""
-    tokens = [t for t in tokenize(sql) if t.kind not in ("ws", "comment")]
+    tokens = _significant_tokens(sql)
     return any(
         t.kind == "word" and t.text.lower() == "carray" and n.text == "("
         for t, n in itertools.pairwise(tokens)
@@ -204,9 +216,10 @@ def _unquote(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=16_384)
 def _rename_target(sql: str) -> str | None:
     """The new name of `ALTER TABLE … RENAME TO name`, else None."""
-    words = [t.text for t in tokenize(sql) if t.kind not in ("ws", "comment")]
+    words = [t.text for t in _significant_tokens(sql)]
     upper = [w.upper() for w in words]
     if upper[:2] != ["ALTER", "TABLE"]:
         return None
@@ -329,6 +342,7 @@ class D1Database:
         self._where: tuple[str, int | None] = ("<sql>", None)
         self._denial = ""
         self._internal_depth = 0
+        self._changed: set[str] | None = None
         self._configure()
 
     def _configure(self) -> None:
@@ -356,6 +370,28 @@ class D1Database:
     def copy(self) -> D1Database:
         """An independent in-memory copy (its `ignored_pragmas` start empty)."""
         return D1Database.from_bytes(self.to_bytes())
+
+    def track_changes(self) -> None:
+        """Record, from now on, every table whose rows an INSERT, UPDATE or DELETE touches.
+
+        The preupdate hook sees every row change (triggers, foreign-key actions, WITHOUT ROWID
+        tables) and, while set, SQLite does not truncate a table without visiting its rows.
+        """
+        if self._changed is None:
+            self._changed = set()
+            self.connection.preupdate_hook(self._record_change, id=_CHANGE_HOOK)
+
+    def _record_change(self, update: apsw.PreUpdate) -> None:
+        assert self._changed is not None
+        self._changed.add(update.table_name.lower())
+
+    def take_changes(self) -> frozenset[str] | None:
+        """Tables (lower-case) whose rows changed since the last call; None when not tracking."""
+        if self._changed is None:
+            return None
+        taken = frozenset(self._changed)
+        self._changed.clear()
+        return taken
 
     @property
     def ignored_pragmas(self) -> tuple[IgnoredPragma, ...]:

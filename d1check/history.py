@@ -17,7 +17,9 @@ from d1check.checks import (
     CheckResult,
     Policy,
     State,
+    apply_in_place,
     apply_migration,
+    needs_previous_database,
     run_checks,
     skipped,
     state_of,
@@ -26,6 +28,7 @@ from d1check.discovery import Migration, MigrationSet, read_sql_file
 from d1check.engine import D1Database
 from d1check.errors import SQLError
 from d1check.rows import ensure_rows
+from d1check.sqlfacts import touched_tables
 from d1check.statements import Statement
 from d1check.tracking import TrackingStyle, records_itself, tracking_name
 
@@ -48,15 +51,18 @@ class SeedStatements:
             pending += [(str(path), s) for s in file.statements]
         return cls(pending)
 
-    def apply(self, db: D1Database) -> None:
-        """Run every pending statement that succeeds now; keep the others for a later version."""
-        still = []
+    def apply(self, db: D1Database) -> list[Statement]:
+        """Run every pending statement that succeeds now (returned); keep the others for later."""
+        still, ran = [], []
         for source, statement in self.pending:
             try:
                 db.run([statement], source=source)
             except SQLError:
                 still.append((source, statement))
+            else:
+                ran.append(statement)
         self.pending = still
+        return ran
 
 
 def fresh_database(tracking_table: str) -> D1Database:
@@ -127,7 +133,9 @@ class History:
 
     def _start(self) -> State:
         self._seeds = SeedStatements.load(self.seed_files)
-        return state_of(fresh_database(self.policy.tracking_table), self.ignore)
+        db = fresh_database(self.policy.tracking_table)
+        db.track_changes()
+        return state_of(db, self.ignore)
 
     @property
     def position(self) -> int:
@@ -148,7 +156,9 @@ class History:
         self._index_seeds(seeds)
         seeds.pending = [seeds.pending[i] for i in pending_seeds]
         self._seeds = seeds
-        self._state = state_of(D1Database.from_bytes(data), self.ignore)
+        db = D1Database.from_bytes(data)
+        db.track_changes()
+        self._state = state_of(db, self.ignore)
         self._position = position
 
     def _index_seeds(self, seeds: SeedStatements) -> None:
@@ -169,20 +179,40 @@ class History:
             assert self._seeds is not None
             self._index_seeds(self._seeds)
         before = self._prepare(self._state)
-        applied = apply_migration(before, migration, self.policy)
+        if needs_previous_database(migration, self.policy):
+            applied = apply_migration(before, migration, self.policy)
+        else:
+            applied = apply_in_place(before, migration, self.policy)
         self._results[migration.name] = run_checks(applied)
         self._advance(applied)
         if self.on_step is not None:
             self.on_step(self._position, migration, self._results[migration.name], self)
 
     def _prepare(self, state: State) -> State:
+        """Run what seed statements apply now and give empty tables a row (only tables that
+        could be empty are looked at); fingerprints of untouched tables are carried forward."""
         assert self._seeds is not None
-        self._seeds.apply(state.db)
-        ensure_rows(state.db, state.schema)
-        return state_of(state.db, self.ignore)
+        ran = self._seeds.apply(state.db)
+        taken = state.db.take_changes()
+        changed = None if taken is None else taken | touched_tables(ran)
+        could_be_empty = [
+            name
+            for name in state.schema.tables
+            if changed is None
+            or name.lower() in changed
+            or name not in state.rows
+            or not state.rows[name].count
+        ]
+        if could_be_empty:
+            ensure_rows(state.db, state.schema, only=could_be_empty)
+        taken = state.db.take_changes()
+        if changed is not None and taken is not None:
+            changed |= taken
+        return state_of(state.db, self.ignore, previous=state, changed=changed, same_schema=not ran)
 
     def _advance(self, applied: Applied) -> None:
-        applied.before.db.close()
+        if applied.after is None or applied.after.db is not applied.before.db:
+            applied.before.db.close()
         if applied.after is None:
             self._broken = applied.migration
             self._state = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -62,16 +62,22 @@ def _typed(value: object) -> object:
     return value
 
 
-def ensure_rows(db: D1Database, schema: Schema) -> list[str]:
-    """Give every empty table at least one row that satisfies its constraints.
+def ensure_rows(
+    db: D1Database, schema: Schema, *, only: Collection[str] | None = None
+) -> list[str]:
+    """Give every empty table (of `only`, when given) at least one row that satisfies its
+    constraints.
 
     Tables are filled parents first, so foreign keys point at real rows. Returns the names of the
     tables for which no valid row could be made (their constraints defeat the synthesizer; a seed
     file can fill them instead).
     """
+    wanted = None if only is None else set(only)
     failed: list[str] = []
     with db.internal() as conn:
         for table in _parents_first(schema):
+            if wanted is not None and table.name not in wanted:
+                continue
             if _count(conn, table.name) == 0 and not _insert_one(conn, table):
                 failed.append(table.name)
     return failed

@@ -148,12 +148,18 @@ class Schema:
 
     def fingerprint(self) -> str:
         """A stable SHA-256 of the structure (equal schemas, equal fingerprints)."""
+        cached: str | None = self.__dict__.get("_fingerprint")
+        if cached is None:
+            cached = self._compute_fingerprint()
+            object.__setattr__(self, "_fingerprint", cached)
+        return cached
+
+    def _compute_fingerprint(self) -> str:
         digest = hashlib.sha256()
         for attr in ("tables", "indexes", "triggers", "views", "virtual_tables"):
             objects: Mapping[str, Any] = getattr(self, attr)
             digest.update(attr.encode() + b"\0")
-            for name in sorted(objects):
-                digest.update(_object_digest(objects[name]))
+            digest.update(b"".join([_object_digest(objects[name]) for name in sorted(objects)]))
         return digest.hexdigest()
 
     def is_empty(self) -> bool:
@@ -163,10 +169,14 @@ class Schema:
         )
 
 
-@functools.lru_cache(maxsize=65_536)
 def _object_digest(obj: object) -> bytes:
-    text = json.dumps(asdict(obj), sort_keys=True, default=str, separators=(",", ":"))  # type: ignore[call-overload]
-    return hashlib.sha256(text.encode("utf-8")).digest()
+    """The digest of one schema object, kept on the (immutable) object once computed."""
+    cached: bytes | None = obj.__dict__.get("_d1check_digest")
+    if cached is None:
+        text = json.dumps(asdict(obj), sort_keys=True, default=str, separators=(",", ":"))  # type: ignore[call-overload]
+        cached = hashlib.sha256(text.encode("utf-8")).digest()
+        object.__setattr__(obj, "_d1check_digest", cached)
+    return cached
 
 
 # ---------------------------------------------------------------- SQL text helpers
@@ -299,6 +309,11 @@ def _virtual_parts(sql: str) -> tuple[str, tuple[str, ...]]:
 
 def is_ignored(name: str, ignore: Iterable[str] = ()) -> bool:
     """True for names d1check never compares: SQLite's, D1's, trackers' and `ignore` patterns."""
+    return _is_ignored(name, tuple(ignore))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _is_ignored(name: str, ignore: tuple[str, ...]) -> bool:
     lower = name.lower()
     if lower.startswith(IGNORED_PREFIXES) or lower in IGNORED_NAMES:
         return True
@@ -314,13 +329,91 @@ def read_schema(db: D1Database | apsw.Connection, *, ignore: Iterable[str] = ())
 
 
 def _rows(conn: apsw.Connection, sql: str, params: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
-    return [tuple(row) for row in conn.execute(sql, params)]
+    return conn.execute(sql, params).fetchall()
 
 
 def _read(conn: apsw.Connection, ignore: tuple[str, ...]) -> Schema:
     catalog = _rows(conn, "SELECT type, name, tbl_name, sql FROM main.sqlite_schema")
+    key = (tuple(catalog), ignore)
+    found = _SCHEMAS.get(key)
+    if found is None:
+        found = _build_changed(conn, catalog, ignore)
+        if found is None:
+            found = _build(conn, catalog, _rows(conn, "PRAGMA main.table_list"), ignore)
+        if len(_SCHEMAS) >= _SCHEMAS_LIMIT:
+            del _SCHEMAS[next(iter(_SCHEMAS))]
+        _SCHEMAS[key] = found
+    if len(_LAST) > _SCHEMAS_LIMIT:
+        _LAST.clear()
+    _LAST[ignore] = (catalog, found)
+    return found
+
+
+# A schema model is a function of the catalog's text (PRAGMA table_list derives from it too): the
+# last few are kept, so that reading an unchanged (or restored) catalog again costs one query,
+# and a changed catalog is modelled from the last one read, re-reading only the objects whose
+# rows differ.
+_SCHEMAS: dict[tuple[object, ...], Schema] = {}
+_SCHEMAS_LIMIT = 8
+_LAST: dict[tuple[str, ...], tuple[list[tuple[Any, ...]], Schema]] = {}
+
+
+def _build_changed(
+    conn: apsw.Connection, catalog: list[tuple[Any, ...]], ignore: tuple[str, ...]
+) -> Schema | None:
+    """The model of `catalog` from the last one read (None when a full build is needed)."""
+    last = _LAST.get(ignore)
+    if last is None or last[1].virtual_tables:
+        return None
+    changed = set(catalog).symmetric_difference(last[0])
+    if len(changed) > len(catalog) // 2 or any(_is_virtual(row) for row in changed):
+        return None
+    base = last[1]
+    affected = {r[1] for r in changed if r[0] == "table"} | {
+        r[2] for r in changed if r[0] == "index"
+    }
+    tables = {n: t for n, t in base.tables.items() if n not in affected}
+    indexes = {n: i for n, i in base.indexes.items() if i.table not in affected}
+    sql_of = {
+        (row[0], row[1]): row[3] or ""
+        for row in catalog
+        if row[1] in affected or (row[0] == "index" and row[2] in affected)
+    }
+    index_sql = _index_sql_by_table([r for r in catalog if r[0] == "index" and r[2] in affected])
+    for name in affected:
+        listed = _rows(
+            conn, "SELECT type, wr, strict FROM pragma_table_list(?) WHERE schema = 'main'", (name,)
+        )
+        if ("table", name) not in sql_of or not listed or listed[0][0] != "table":
+            continue
+        if is_ignored(name, ignore):
+            continue
+        without_rowid, strict = bool(listed[0][1]), bool(listed[0][2])
+        tables[name], table_indexes = _table_model(
+            conn, name, sql_of, index_sql.get(name, ()), without_rowid, strict
+        )
+        indexes.update({i.name: i for i in table_indexes if not is_ignored(i.name, ignore)})
+    kinds = {r[0] for r in changed}
+    return Schema(
+        tables=dict(sorted(tables.items())),
+        indexes=dict(sorted(indexes.items())),
+        triggers=_triggers(catalog, ignore) if "trigger" in kinds else base.triggers,
+        views=_views(catalog, ignore) if "view" in kinds else base.views,
+        virtual_tables={},
+    )
+
+
+def _is_virtual(row: tuple[Any, ...]) -> bool:
+    return row[0] == "table" and str(row[3] or "").upper().startswith("CREATE VIRTUAL")
+
+
+def _build(
+    conn: apsw.Connection,
+    catalog: list[tuple[Any, ...]],
+    listed: list[tuple[Any, ...]],
+    ignore: tuple[str, ...],
+) -> Schema:
     sql_of = {(row[0], row[1]): row[3] or "" for row in catalog}
-    listed = _rows(conn, "PRAGMA main.table_list")
     kinds = {row[1]: (row[2], bool(row[4]), bool(row[5])) for row in listed if row[0] == "main"}
     virtual = {
         name: VirtualTable(name, *_virtual_parts(sql_of.get(("table", name), "")))
@@ -338,37 +431,52 @@ def _read(conn: apsw.Connection, ignore: tuple[str, ...]) -> Schema:
     for name, (kind, without_rowid, strict) in sorted(kinds.items()):
         if kind != "table" or is_ignored(name, ignore) or name.lower() in shadows:
             continue
-        key = (
-            name,
-            sql_of.get(("table", name), ""),
-            index_sql.get(name, ()),
-            without_rowid,
-            strict,
+        tables[name], table_indexes = _table_model(
+            conn, name, sql_of, index_sql.get(name, ()), without_rowid, strict
         )
-        if key not in _TABLE_MODELS:
-            if len(_TABLE_MODELS) > _TABLE_MODELS_LIMIT:
-                _TABLE_MODELS.clear()
-            _TABLE_MODELS[key] = _read_table(conn, name, sql_of, without_rowid, strict)
-        tables[name], table_indexes = _TABLE_MODELS[key]
         indexes.update({i.name: i for i in table_indexes if not is_ignored(i.name, ignore)})
+    return Schema(
+        tables=tables,
+        indexes=dict(sorted(indexes.items())),
+        triggers=_triggers(catalog, ignore),
+        views=_views(catalog, ignore),
+        virtual_tables=dict(sorted(virtual.items())),
+    )
+
+
+def _table_model(
+    conn: apsw.Connection,
+    name: str,
+    sql_of: Mapping[tuple[str, str], str],
+    index_sql: tuple[tuple[str, str], ...],
+    without_rowid: bool,
+    strict: bool,
+) -> tuple[Table, tuple[Index, ...]]:
+    key = (name, sql_of.get(("table", name), ""), index_sql, without_rowid, strict)
+    if key not in _TABLE_MODELS:
+        if len(_TABLE_MODELS) > _TABLE_MODELS_LIMIT:
+            _TABLE_MODELS.clear()
+        _TABLE_MODELS[key] = _read_table(conn, name, sql_of, without_rowid, strict)
+    return _TABLE_MODELS[key]
+
+
+def _triggers(catalog: list[tuple[Any, ...]], ignore: tuple[str, ...]) -> dict[str, Trigger]:
     triggers = {
-        row[1]: Trigger(row[1], row[2], _normalized(row[3] or ""))
+        row[1]: _trigger(row[1], row[2], row[3] or "")
         for row in catalog
         if row[0] == "trigger" and not is_ignored(row[1], ignore)
         if not is_ignored(row[2], ignore)
     }
+    return dict(sorted(triggers.items()))
+
+
+def _views(catalog: list[tuple[Any, ...]], ignore: tuple[str, ...]) -> dict[str, View]:
     views = {
-        row[1]: View(row[1], _normalized(row[3] or ""))
+        row[1]: _view(row[1], row[3] or "")
         for row in catalog
         if row[0] == "view" and not is_ignored(row[1], ignore)
     }
-    return Schema(
-        tables=tables,
-        indexes=dict(sorted(indexes.items())),
-        triggers=dict(sorted(triggers.items())),
-        views=dict(sorted(views.items())),
-        virtual_tables=dict(sorted(virtual.items())),
-    )
+    return dict(sorted(views.items()))
 
 
 # A table's model is a function of its stored SQL and its indexes' SQL: models are kept by that
@@ -377,6 +485,16 @@ _TableKey = tuple[str, str, tuple[tuple[str, str], ...], bool, bool]
 _TABLE_MODELS: dict[_TableKey, tuple[Table, tuple[Index, ...]]] = {}
 _TABLE_MODELS_LIMIT = 50_000
 _normalized = functools.lru_cache(maxsize=65_536)(normalize_sql)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _trigger(name: str, table: str, sql: str) -> Trigger:
+    return Trigger(name, table, _normalized(sql))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _view(name: str, sql: str) -> View:
+    return View(name, _normalized(sql))
 
 
 def _index_sql_by_table(catalog: list[tuple[Any, ...]]) -> dict[str, tuple[tuple[str, str], ...]]:
@@ -586,12 +704,12 @@ _KINDS = (
 def diff_schemas(before: Schema, after: Schema) -> list[Difference]:
     """Every structural difference from `before` to `after`, objects in name order."""
     diffs: list[Difference] = []
+    if before is after:
+        return diffs
     for kind, attr in _KINDS:
         old: Mapping[str, Any] = getattr(before, attr)
         new: Mapping[str, Any] = getattr(after, attr)
-        for name in sorted(set(old) | set(new)):
-            if name in old and name in new and old[name] == new[name]:
-                continue
+        for name in sorted(changed_names(old, new)):
             if name not in new:
                 diffs.append(Difference(kind, name, "", kind, None))
             elif name not in old:
@@ -601,6 +719,12 @@ def diff_schemas(before: Schema, after: Schema) -> list[Difference]:
             else:
                 diffs += _object_diffs(kind, name, old[name], new[name])
     return diffs
+
+
+def changed_names(before: Mapping[str, Any], after: Mapping[str, Any]) -> set[str]:
+    """Names whose object was added, removed or differs between two mappings of one kind."""
+    names = {n for n, obj in before.items() if (new := after.get(n)) is not obj and new != obj}
+    return names | (after.keys() - before.keys())
 
 
 def format_diff(diffs: Sequence[Difference], *, limit: int = 40) -> str:

@@ -50,6 +50,7 @@ class Session:
         self._histories: dict[str, History] = {}
         self._computed: dict[str, dict[str, dict[str, CheckResult]]] = {}
         self._prints: dict[str, list[str]] = {}
+        self._files: dict[str, dict[str, Migration]] = {}
 
     @classmethod
     def load(cls, root: Path, cache_dir: Path | None = None) -> Session:
@@ -100,14 +101,17 @@ class Session:
         history = self.history(family)
         if isinstance(history, MigrationFileError):
             return _unreadable(check, history, file_name)
-        migration = next(
-            (m for m in history.migrations.migrations if m.file_name == file_name), None
-        )
+        migration = self._by_file(family, history).get(file_name)
         if migration is None:
             return failed(check, f"{file_name}: not found in {history.migrations.migrations_dir}")
         if self.cache is None:
             return history.results(migration)[check]
         return self._cached_results(family, history)[migration.name][check]
+
+    def _by_file(self, family: str, history: History) -> dict[str, Migration]:
+        if family not in self._files:
+            self._files[family] = {m.file_name: m for m in history.migrations.migrations}
+        return self._files[family]
 
     def _cached_results(self, family: str, history: History) -> dict[str, dict[str, CheckResult]]:
         if family not in self._computed:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from d1check.statements import Statement, tokenize
@@ -29,6 +31,11 @@ class Effect:
 
 def words(sql: str) -> list[Word]:
     """The significant tokens of `sql`, comments and whitespace left out."""
+    return list(_words(sql))
+
+
+@functools.lru_cache(maxsize=256)
+def _words(sql: str) -> tuple[Word, ...]:
     out: list[Word] = []
     for token in tokenize(sql):
         if token.kind in ("ws", "comment"):
@@ -41,7 +48,7 @@ def words(sql: str) -> list[Word]:
             out.append(Word("string", token.text[1:-1].replace("''", "'"), token.text))
         else:
             out.append(Word(token.kind, token.text, token.text))
-    return out
+    return tuple(out)
 
 
 def _unquote(text: str) -> str:
@@ -77,23 +84,54 @@ def _skip_if_exists(ws: list[Word], i: int) -> int:
 def effects(statement: Statement | str) -> list[Effect]:
     """What the statement does, for the checks that reason about drops, renames and deletes."""
     sql = statement.sql if isinstance(statement, Statement) else statement
-    ws = words(sql)
+    return list(_effects(sql))
+
+
+def touched_tables(statements: Iterable[Statement | str]) -> frozenset[str]:
+    """Lower-case names of the tables the statements' text drops, renames, alters or writes."""
+    names: set[str] = set()
+    for statement in statements:
+        for effect in effects(statement):
+            if effect.action in _TOUCHING:
+                names.add(effect.table.lower())
+                if effect.action == "rename-table":
+                    names.add(effect.detail.lower())
+    return frozenset(names)
+
+
+_TOUCHING = frozenset(
+    {
+        "drop-table",
+        "drop-column",
+        "rename-table",
+        "rename-column",
+        "add-column",
+        "delete",
+        "insert",
+        "insert-or-replace",
+    }
+)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _effects(sql: str) -> tuple[Effect, ...]:
+    ws = list(_words(sql))
     head = [w.value for w in ws[:3]]
     if not head:
-        return []
+        return ()
     if head[0] == "DROP" and len(head) > 1:
-        return _drop(ws)
+        return tuple(_drop(ws))
     if head[:2] == ["ALTER", "TABLE"]:
-        return _alter(ws)
+        return tuple(_alter(ws))
     if head[0] == "DELETE" or (head[0] == "WITH" and "DELETE" in (w.value for w in ws)):
-        return _delete(ws)
+        return tuple(_delete(ws))
     if head[0] == "PRAGMA":
-        return _pragma(ws)
+        return tuple(_pragma(ws))
     if head[0] in TRANSACTION_WORDS:
-        return [Effect("transaction", "", head[0])]
+        return (Effect("transaction", "", head[0]),)
     if head[0] == "INSERT" or head[0] == "REPLACE":
-        return _insert(ws)
-    return []
+        return tuple(_insert(ws))
+    return ()
 
 
 def _drop(ws: list[Word]) -> list[Effect]:

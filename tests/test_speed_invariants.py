@@ -1,0 +1,254 @@
+"""The pass does work proportional to what a migration touches, and still catches what it must.
+
+Row fingerprints are carried forward for tables no statement touched; these tests prove the
+tracking sees every way rows change (truncation, triggers, cascades, WITHOUT ROWID, rebuilds),
+that the checks built on it fail where they should, and that a step reads only touched tables.
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pytest
+
+from d1check import checks, rows
+from d1check.checks import run_tracked, state_of
+from d1check.discovery import discover
+from d1check.engine import D1Database
+from d1check.history import History
+from d1check.schema import diff_schemas, read_schema
+from d1check.sqlfacts import touched_tables
+from d1check.statements import split_statements
+
+BASE = """
+CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT);
+CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id)
+    ON DELETE CASCADE);
+CREATE TABLE log (id INTEGER PRIMARY KEY, note TEXT);
+CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;
+CREATE TABLE other (id INTEGER PRIMARY KEY, v TEXT);
+INSERT INTO parent VALUES (1, 'a'), (2, 'b');
+INSERT INTO child VALUES (1, 1), (2, 2);
+INSERT INTO log VALUES (1, 'x'), (2, 'y');
+INSERT INTO kv VALUES ('a', '1');
+INSERT INTO other VALUES (1, 'o');
+"""
+
+
+def base_db() -> D1Database:
+    db = D1Database()
+    db.run_script(BASE)
+    return db
+
+
+def changes_of(sql: str, setup: str = "") -> set[str]:
+    """Tables whose rows `sql` may change, as the pass sees them."""
+    db = base_db()
+    if setup:
+        db.run_script(setup)
+    ran = run_tracked(db, split_statements(sql), "<test>")
+    return set(ran.changed)
+
+
+@pytest.mark.parametrize(
+    ("sql", "setup", "expected"),
+    [
+        ("DELETE FROM log;", "", {"log"}),
+        ("UPDATE kv SET v = '2';", "", {"kv"}),
+        ("DELETE FROM parent WHERE id = 1;", "", {"parent", "child"}),
+        (
+            "INSERT INTO other VALUES (2, 'p');",
+            "CREATE TRIGGER t AFTER INSERT ON other BEGIN DELETE FROM log; END;",
+            {"other", "log"},
+        ),
+        ("INSERT OR REPLACE INTO kv VALUES ('a', '3');", "", {"kv"}),
+        ("ALTER TABLE log RENAME TO journal;", "", {"log", "journal"}),
+        ("DROP TABLE other;", "", {"other"}),
+        ("CREATE TABLE IF NOT EXISTS other (id INTEGER PRIMARY KEY, v TEXT);", "", set()),
+    ],
+)
+def test_every_way_rows_change_is_seen(sql: str, setup: str, expected: set[str]) -> None:
+    assert changes_of(sql, setup) == expected
+
+
+def test_touched_tables_reads_names_from_the_text() -> None:
+    statements = split_statements(
+        "DELETE FROM Log; ALTER TABLE a RENAME TO b; INSERT INTO main.c VALUES (1); SELECT 1;"
+    )
+    assert touched_tables(statements) == {"log", "a", "b", "c"}
+
+
+def test_untouched_tables_keep_their_fingerprints_and_touched_ones_are_read() -> None:
+    db = base_db()
+    before = state_of(db)
+    ran = run_tracked(db, split_statements("UPDATE log SET note = 'z' WHERE id = 1;"), "<t>")
+    after = checks.state_after(db, (), before, ran)
+    assert after.schema is before.schema
+    assert after.rows["other"] is before.rows["other"]
+    assert after.rows["log"] != before.rows["log"]
+    assert after.rows == state_of(db).rows
+
+
+def test_a_schema_change_refreshes_the_fingerprint_of_that_table() -> None:
+    db = base_db()
+    before = state_of(db)
+    ran = run_tracked(
+        db, split_statements("ALTER TABLE other ADD COLUMN w TEXT DEFAULT 'd';"), "<t>"
+    )
+    after = checks.state_after(db, (), before, ran)
+    assert ran.restructured
+    assert after.rows["other"].columns == ("id", "v", "w")
+    assert after.rows == state_of(db).rows
+
+
+def test_reading_an_unchanged_catalog_gives_the_same_model() -> None:
+    db = base_db()
+    first, second = read_schema(db), read_schema(db)
+    assert first is second
+    assert diff_schemas(first, second) == []
+    assert first.fingerprint() == second.fingerprint()
+    db.run_script("CREATE INDEX log_note ON log(note);")
+    third = read_schema(db)
+    assert [str(d) for d in diff_schemas(first, third)] == ["index log_note: added"]
+    assert third.tables["log"] is first.tables["log"] or third.tables["log"] == first.tables["log"]
+
+
+def project(tmp_path: Path, files: dict[str, str]) -> History:
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return History(discover(tmp_path / "migrations", tmp_path / "rollbacks"))
+
+
+SCHEMA_0001 = (
+    "CREATE TABLE IF NOT EXISTS a (id INTEGER PRIMARY KEY, name TEXT);\n"
+    "CREATE TABLE IF NOT EXISTS b (id INTEGER PRIMARY KEY, name TEXT);\n"
+    "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("migration", "rollback", "message"),
+    [
+        (
+            "CREATE TRIGGER IF NOT EXISTS wipe AFTER INSERT ON a BEGIN DELETE FROM b; END;\n",
+            "INSERT INTO a (name) VALUES ('z');\nDROP TRIGGER IF EXISTS wipe;\n"
+            "DELETE FROM a WHERE name = 'z';\n",
+            "rows of b are not restored: 1 row at the previous version, 0 after the rollback",
+        ),
+        (
+            "CREATE INDEX IF NOT EXISTS kv_v ON kv(v);\n",
+            "DROP INDEX IF EXISTS kv_v;\nUPDATE kv SET v = 'changed';\n",
+            "rows of kv are not restored: 1 row at the previous version, 1 after the rollback "
+            "(values differ)",
+        ),
+        (
+            "CREATE INDEX IF NOT EXISTS b_name ON b(name);\n",
+            "DROP INDEX IF EXISTS b_name;\nDROP TABLE IF EXISTS b;\n"
+            "CREATE TABLE IF NOT EXISTS b (id INTEGER PRIMARY KEY, name TEXT);\n",
+            "rows of b are not restored",
+        ),
+    ],
+)
+def test_rollback_still_catches_rows_it_does_not_restore(
+    tmp_path: Path, migration: str, rollback: str, message: str
+) -> None:
+    history = project(
+        tmp_path,
+        {
+            "migrations/0001_init.sql": SCHEMA_0001,
+            "rollbacks/0001_rollback.sql": "DROP TABLE a;\nDROP TABLE b;\nDROP TABLE kv;\n",
+            "migrations/0002_change.sql": migration,
+            "rollbacks/0002_rollback.sql": rollback,
+        },
+    )
+    results = history.run_all()
+    assert not any(r.failed for r in results["0001_init"].values())
+    result = results["0002_change"]["rollback"]
+    assert result.failed
+    assert message in result.message
+
+
+def test_idempotent_still_catches_rows_changed_through_a_trigger(tmp_path: Path) -> None:
+    history = project(
+        tmp_path,
+        {
+            "migrations/0001_init.sql": SCHEMA_0001,
+            "rollbacks/0001_rollback.sql": "DROP TABLE a;\nDROP TABLE b;\nDROP TABLE kv;\n",
+            "migrations/0002_touch.sql": (
+                "UPDATE a SET name = name;\n"
+                "CREATE TRIGGER IF NOT EXISTS wipe AFTER UPDATE ON a BEGIN DELETE FROM b; END;\n"
+            ),
+            "rollbacks/0002_rollback.sql": "DROP TRIGGER IF EXISTS wipe;\n",
+        },
+    )
+    result = history.results(history.migrations.find("0002"))["idempotent"]
+    assert result.failed
+    assert "rows of b" in result.message
+
+
+def many_tables(tmp_path: Path, count: int) -> History:
+    files = {
+        f"migrations/{i:04d}_t{i}.sql": (
+            f"CREATE TABLE IF NOT EXISTS t{i} (id INTEGER PRIMARY KEY, v TEXT);\n"
+        )
+        for i in range(1, count + 1)
+    }
+    files |= {f"rollbacks/{i:04d}_rollback.sql": f"DROP TABLE t{i};\n" for i in range(1, count + 1)}
+    return project(tmp_path, files)
+
+
+def test_a_step_fingerprints_only_the_tables_it_touches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = many_tables(tmp_path, 40)
+    calls: list[str] = []
+    real = rows.table_rows
+
+    def counting(conn: object, table: str, columns: object = None) -> rows.TableRows:
+        calls.append(table)
+        return real(conn, table, columns)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(checks, "table_rows", counting)
+    per_step = []
+    for migration in history.migrations.migrations:
+        calls.clear()
+        history.results(migration)
+        per_step.append(len(calls))
+    assert not history.failed()
+    assert max(per_step[5:]) <= 4, per_step
+
+
+def test_ensure_rows_looks_only_at_the_tables_it_is_given() -> None:
+    db = D1Database()
+    db.run_script(
+        "CREATE TABLE a (id INTEGER PRIMARY KEY); CREATE TABLE b (id INTEGER PRIMARY KEY);"
+    )
+    assert rows.ensure_rows(db, read_schema(db), only=["a"]) == []
+    assert db.execute("SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b)") == [(1, 0)]
+
+
+def test_the_pass_keeps_no_database_per_version(tmp_path: Path) -> None:
+    history = many_tables(tmp_path, 30)
+    gc.collect()
+    existing = {id(o) for o in gc.get_objects() if isinstance(o, D1Database)}
+    history.run_all()
+    gc.collect()
+    kept = [o for o in gc.get_objects() if isinstance(o, D1Database) and id(o) not in existing]
+    assert len(kept) <= 2
+
+
+def test_tracked_fingerprints_match_a_full_reread() -> None:
+    db = base_db()
+    before = state_of(db, ["d1_migrations"])
+    migrations = split_statements("DELETE FROM parent WHERE id = 2; UPDATE kv SET v = 'n';")
+    after = db.copy()
+    after.run(migrations, source="<t>")
+    reread = state_of(after, ["d1_migrations"])
+    work = db.copy()
+    tracked = checks.state_after(
+        work, ["d1_migrations"], before, run_tracked(work, migrations, "<t>")
+    )
+    assert tracked.rows == reread.rows
