@@ -469,11 +469,15 @@ class D1Database:
         """Split `text` into statements and `run` them."""
         self.run(split_statements(text), source=source)
 
-    def _run_one(self, statement: Statement, source: str) -> None:
+    def _statement_refusal(self, statement: Statement) -> str | None:
         refusal = d1_refusal(statement)
         if refusal is None and _is_internal_name(_rename_target(statement.sql)):
             self._denial = f"names starting with {INTERNAL_PREFIX} are reserved for D1"
             refusal = "not authorized: SQLITE_AUTH"
+        return refusal
+
+    def _run_one(self, statement: Statement, source: str) -> None:
+        refusal = self._statement_refusal(statement)
         if refusal is not None:
             raise SQLError(
                 refusal,
@@ -543,7 +547,7 @@ class D1Database:
 
     def _guarded(self, sql: str, params: Sequence[object]) -> apsw.Cursor:
         for statement in split_statements(sql):
-            refusal = d1_refusal(statement)
+            refusal = self._statement_refusal(statement)
             if refusal is not None:
                 raise SQLError(refusal, statement=statement.sql, hint=self._refusal_hint(refusal))
         try:

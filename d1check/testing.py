@@ -297,10 +297,12 @@ def _statement_meta(
     }
 
 
-# Words of the statements D1 refuses before SQLite sees them (`engine.d1_refusal`); text without
-# any of them runs straight through apsw, which iterates multi-statement text itself.
+# Words of the statements D1 refuses before SQLite sees them (`engine.d1_refusal`, and renames to
+# `_cf_` names); text without any of them runs straight through apsw, which iterates
+# multi-statement text itself.
 _REFUSAL_WORDS = re.compile(
-    r"(?<![A-Za-z0-9_])(?:BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE|VACUUM|CARRAY)(?![A-Za-z0-9_])",
+    r"(?<![A-Za-z0-9_])(?:BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE|VACUUM|CARRAY|RENAME)"
+    r"(?![A-Za-z0-9_])",
     re.IGNORECASE,
 )
 _EMPTY = re.compile(r"(?:\s|;|--[^\n]*|/\*.*?(?:\*/|\Z))*", re.DOTALL)

@@ -502,3 +502,16 @@ def test_refusals_and_errors_leave_nothing_behind(
     with pytest.raises(RemoteError, match=message):
         client.query(db, sql, params)
     assert emu.sql(db, "SELECT count(*) AS n FROM users") == [{"n": 0}]
+
+
+def test_a_rename_to_an_internal_name_is_refused_over_http(tmp_path: Path) -> None:
+    with D1Emulator(tmp_path / "emu") as emu:
+        db_id = emu.create_database("app")
+        client = emu.client()
+        client.query(db_id, "CREATE TABLE t (a)")
+        with pytest.raises(RemoteError) as info:
+            client.query(db_id, "ALTER TABLE t RENAME TO _cf_t", write=True)
+        assert "not authorized" in str(info.value)
+        assert emu.sql(db_id, "SELECT name FROM sqlite_schema WHERE type = 'table'") == [
+            {"name": "t"}
+        ]

@@ -523,3 +523,12 @@ def test_failed_migration_leaves_a_wal_file_database_unchanged(tmp_path: Path) -
         assert "NOT NULL" not in str(
             db.execute("SELECT sql FROM sqlite_schema WHERE name = 'users'")
         )
+
+
+def test_query_refuses_a_rename_to_an_internal_name(db: D1Database) -> None:
+    db.execute("CREATE TABLE t (a)")
+    with pytest.raises(SQLError) as info:
+        db.query("ALTER TABLE t RENAME TO _cf_t")
+    assert info.value.message == "not authorized: SQLITE_AUTH"
+    assert "reserved for D1" in info.value.hint
+    assert db.execute("SELECT name FROM sqlite_schema WHERE name = 't'") == [("t",)]
