@@ -20,7 +20,7 @@ class CommandError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = FAILURE) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        setattr(self, "exit_code", exit_code)  # noqa: B010 (a ClassVar in newer click's stubs)
 
     def show(self, file: IO[Any] | None = None) -> None:
         """Print `d1check: <message>` on stderr."""
