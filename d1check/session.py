@@ -62,7 +62,7 @@ class Session:
         """Read the configuration of the project at `root` (ConfigError on bad configuration).
 
         With `cache_dir`, results and checkpoint states are kept there between runs; missing
-        results are computed in segments of `segment_size` migrations (default: about 200).
+        results are computed in segments of `segment_size` migrations (default: `segment_bounds`).
         """
         return cls(load_config(root), cache_dir, segment_size=segment_size)
 
@@ -195,12 +195,12 @@ Found = list[tuple[dict[str, CheckResult], str] | None]
 
 
 def segment_bounds(total: int, size: int | None = None) -> list[tuple[int, int]]:
-    """The history cut into segments `[start, end)`: about `total // 200` of them, each a
-    multiple of the checkpoint interval long (so segments start where states are kept)."""
+    """The history cut into segments `[start, end)`: about 20 of them (small ones keep workers
+    evenly busy), each a multiple of the checkpoint interval long, so segments start where
+    states are kept."""
     if size is None:
-        count = max(1, total // 200)
-        size = -(-total // count)
-        size = -(-size // CHECKPOINT_EVERY) * CHECKPOINT_EVERY
+        size = -(-total // 20)
+        size = max(1, -(-size // CHECKPOINT_EVERY)) * CHECKPOINT_EVERY
     size = max(1, size)
     return [(start, min(start + size, total)) for start in range(0, total, size)]
 

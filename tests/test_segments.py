@@ -83,10 +83,12 @@ def _keys(session: Session) -> list[str]:
 
 def test_segment_bounds_start_at_checkpoints() -> None:
     bounds = segment_bounds(1000)
-    assert len(bounds) == 5
+    assert len(bounds) == 20
+    assert len(segment_bounds(4000)) == 20
     assert all(start % CHECKPOINT_EVERY == 0 for start, _ in bounds)
     assert bounds[0][0] == 0 and bounds[-1][1] == 1000
-    assert segment_bounds(300) == [(0, 300)]
+    assert segment_bounds(120) == [(0, 50), (50, 100), (100, 120)]
+    assert segment_bounds(30) == [(0, 30)]
     assert segment_bounds(0) == []
     assert segment_bounds(100, 37) == [(0, 37), (37, 74), (74, 100)]
 
