@@ -4,8 +4,8 @@ The key of version k hashes the key of version k-1 with migration k and its roll
 empty history hashes the engine, d1check's version, the policy and the seed files. Results of
 migration k are stored under its key, and every `CHECKPOINT_EVERY` versions the state after it (the
 database with its synthesized rows) as well. Writes are atomic (a temporary name, then a rename),
-so pytest-xdist workers can share the directory; a file lock lets one worker compute while the
-others wait and then read.
+so pytest-xdist workers can share the directory. The history is cut into segments with a file lock
+each: a worker computes a segment nobody holds, and waits only when every missing one is held.
 """
 
 from __future__ import annotations
@@ -126,13 +126,18 @@ class ResultCache:
         )
 
     @contextmanager
-    def lock(self, name: str) -> Iterator[None]:
-        """An exclusive lock across processes (xdist workers)."""
+    def lock(self, name: str, *, wait: bool = True) -> Iterator[bool]:
+        """An exclusive lock across processes (xdist workers); yields whether it was taken
+        (always, when `wait`; without `wait`, False when another process holds it)."""
         path = self.directory / f"{name}.lock"
         with open(path, "a+b") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
             try:
-                yield
+                fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 

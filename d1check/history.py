@@ -116,6 +116,17 @@ class History:
         while self._position < len(self.migrations.migrations):
             self._step()
 
+    def run_to(self, position: int) -> None:
+        """Check every migration up to `position` (a count of migrations from the start)."""
+        while self._position < min(position, len(self.migrations.migrations)):
+            self._step()
+
+    def replay_to(self, position: int) -> None:
+        """Advance to `position` without checking: the state becomes exactly the one the checked
+        pass leaves there (the same seed statements and synthesized rows), with no results."""
+        while self._position < min(position, len(self.migrations.migrations)):
+            self._step(check=False)
+
     def run_all(self) -> dict[str, dict[str, CheckResult]]:
         """Check every migration; results by migration name."""
         for migration in self.migrations.migrations:
@@ -164,12 +175,14 @@ class History:
     def _index_seeds(self, seeds: SeedStatements) -> None:
         self._seed_index = {id(s): i for i, (_, s) in enumerate(seeds.pending)}
 
-    def _step(self) -> None:
+    def _step(self, *, check: bool = True) -> None:
         migration = self.migrations.migrations[self._position]
         self._position += 1
         if self.progress is not None:
             self.progress(self._position, len(self.migrations.migrations), migration)
         if self._broken is not None:
+            if not check:
+                return
             self._results[migration.name] = self._blocked(self._broken)
             if self.on_step is not None:
                 self.on_step(self._position, migration, self._results[migration.name], self)
@@ -183,6 +196,9 @@ class History:
             applied = apply_migration(before, migration, self.policy)
         else:
             applied = apply_in_place(before, migration, self.policy)
+        if not check:
+            self._advance(applied)
+            return
         self._results[migration.name] = run_checks(applied)
         self._advance(applied)
         if self.on_step is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,6 @@ import pytest
 from d1check import session as d1session
 from d1check.checks import CheckResult
 from d1check.config import Config
-from d1check.containers import d1_engine
 from d1check.engine import engine_description
 from d1check.errors import D1CheckError
 from d1check.fixtures import d1_db, d1_migrator
@@ -24,6 +24,15 @@ __all__ = ["d1_db", "d1_emulator", "d1_engine", "d1_migrator"]
 MARKER = "d1check"
 _SESSION = pytest.StashKey[d1session.Session]()
 _GATE_OPTIONS = pytest.StashKey[d1session.GateOptions]()
+
+
+@pytest.fixture(scope="session")
+def d1_engine() -> Iterator[Any]:
+    """The real D1 engine behind the REST API, one per test session (per xdist worker); the
+    container support is imported only when a test asks for it."""
+    from d1check.containers import engine_for_session
+
+    yield from engine_for_session()
 
 
 class D1CheckWarning(UserWarning):
@@ -202,6 +211,13 @@ class CheckFailed(Exception):
     """An expected check failure: reported as its message, without a traceback."""
 
 
+@functools.cache
+def _mark() -> pytest.Mark:
+    """The `d1check` mark, built once (after the marker is registered) for every item."""
+    decorator: pytest.MarkDecorator = getattr(pytest.mark, MARKER)
+    return decorator.mark
+
+
 class CheckItem(pytest.Item):
     """One d1check check of one migration (or of the project)."""
 
@@ -210,7 +226,9 @@ class CheckItem(pytest.Item):
         self.family = family
         self.check = check
         self.migration = migration
-        self.add_marker(MARKER)
+        mark = _mark()
+        self.keywords[MARKER] = mark
+        self.own_markers.append(mark)
 
     def _result(self) -> CheckResult:
         state = self.config.stash[_SESSION]

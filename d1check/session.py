@@ -43,8 +43,11 @@ def policy_for(config: Config, family: Family) -> Policy:
 class Session:
     """The project under verification: migrations per family, computed once, on first need."""
 
-    def __init__(self, config: Config, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, config: Config, cache_dir: Path | None = None, *, segment_size: int | None = None
+    ) -> None:
         self.config = config
+        self.segment_size = segment_size
         self.cache = ResultCache(cache_dir) if cache_dir is not None else None
         self._sets: dict[str, MigrationSet | MigrationFileError] = {}
         self._histories: dict[str, History] = {}
@@ -53,12 +56,15 @@ class Session:
         self._files: dict[str, dict[str, Migration]] = {}
 
     @classmethod
-    def load(cls, root: Path, cache_dir: Path | None = None) -> Session:
+    def load(
+        cls, root: Path, cache_dir: Path | None = None, *, segment_size: int | None = None
+    ) -> Session:
         """Read the configuration of the project at `root` (ConfigError on bad configuration).
 
-        With `cache_dir`, results and checkpoint states are kept there between runs.
+        With `cache_dir`, results and checkpoint states are kept there between runs; missing
+        results are computed in segments of `segment_size` migrations (default: `segment_bounds`).
         """
-        return cls(load_config(root), cache_dir)
+        return cls(load_config(root), cache_dir, segment_size=segment_size)
 
     def family_for_dir(self, path: Path) -> str | None:
         """The family whose migrations directory is `path`, if any."""
@@ -131,30 +137,15 @@ class Session:
         if summary is not None and len(summary) == len(keys):
             found: list[tuple[dict[str, CheckResult], str] | None] = list(summary)
         else:
-            with cache.lock(keys[0][:16] if keys else "empty"):
-                found = [cache.load_results(k) for k in keys]
-                missing = next((i for i, f in enumerate(found) if f is None), len(keys))
-                if missing < len(keys):
-                    self._resume_from_checkpoint(history, keys, missing)
-                    history.on_step = _store_step(cache, keys, len(keys))
-                    history.run_rest()
-                    found = [cache.load_results(k) for k in keys]
-                complete = [f for f in found if f is not None]
-                if keys and len(complete) == len(keys):
-                    cache.store_summary(keys[-1], complete)
+            found = [cache.load_results(k) for k in keys]
+            if any(f is None for f in found):
+                _Segments(cache, history, keys, found, self.segment_size).compute()
+            complete = [f for f in found if f is not None]
+            if keys and len(complete) == len(keys):
+                cache.store_summary(keys[-1], complete)
         results = {m.name: f[0] for m, f in zip(migrations, found, strict=True) if f is not None}
         prints = [f[1] for f in found if f is not None]
         return results, prints
-
-    def _resume_from_checkpoint(self, history: History, keys: list[str], missing: int) -> None:
-        assert self.cache is not None
-        for position in range(missing, 0, -1):
-            if position % CHECKPOINT_EVERY:
-                continue
-            state = self.cache.load_state(keys[position - 1])
-            if state is not None:
-                history.resume(position, *state)
-                return
 
     def project_result(self, family: str, check: str) -> CheckResult:
         """The result of a project-level check (`sequence`, `checksums`)."""
@@ -198,6 +189,107 @@ class Session:
             text += f"; pending: {', '.join(pending)}" if pending else "; nothing pending"
             return passed("production", text)
         return failed("production", _drift_message(path, export.applied, history))
+
+
+Found = list[tuple[dict[str, CheckResult], str] | None]
+
+
+def segment_bounds(total: int, size: int | None = None) -> list[tuple[int, int]]:
+    """The history cut into segments `[start, end)`: about 20 of them (small ones keep workers
+    evenly busy), each a multiple of the checkpoint interval long, so segments start where
+    states are kept."""
+    if size is None:
+        size = -(-total // 20)
+        size = max(1, -(-size // CHECKPOINT_EVERY)) * CHECKPOINT_EVERY
+    size = max(1, size)
+    return [(start, min(start + size, total)) for start in range(0, total, size)]
+
+
+class _Segments:
+    """Computing missing results segment by segment, so xdist workers share the work: a worker
+    takes a segment nobody holds (non-blocking lock), and waits only when all missing are held.
+
+    A segment starts from the nearest kept state at or before its start and replays the
+    migrations in between without checks; the state is the checked pass's (same seeds, same
+    synthesized rows), so results do not depend on where a pass started."""
+
+    def __init__(
+        self,
+        cache: ResultCache,
+        history: History,
+        keys: list[str],
+        found: Found,
+        size: int | None,
+    ) -> None:
+        self.cache = cache
+        self.template = history
+        self.history = history
+        self.keys = keys
+        self.found = found
+        self.bounds = segment_bounds(len(keys), size)
+
+    def compute(self) -> None:
+        todo = [b for b in self.bounds if self._missing(*b) is not None]
+        while todo:
+            taken = False
+            for bound in list(todo):
+                with self.cache.lock(self._lock_name(bound), wait=False) as got:
+                    if got:
+                        self._run(*bound)
+                        todo.remove(bound)
+                        taken = True
+            if todo and not taken:
+                bound = todo.pop(0)
+                with self.cache.lock(self._lock_name(bound)):
+                    self._run(*bound)
+
+    def _lock_name(self, bound: tuple[int, int]) -> str:
+        return f"{self.keys[0][:16]}-{bound[0]}"
+
+    def _missing(self, start: int, end: int) -> int | None:
+        return next((i for i in range(start, end) if self.found[i] is None), None)
+
+    def _run(self, start: int, end: int) -> None:
+        for i in range(start, end):
+            if self.found[i] is None:
+                self.found[i] = self.cache.load_results(self.keys[i])
+        first = self._missing(start, end)
+        if first is None:
+            return
+        self._position_at(first)
+        self.history.on_step = _store_step(self.cache, self.keys, len(self.keys))
+        self.history.run_to(end)
+        self.history.on_step = None
+        for i in range(first, end):
+            self.found[i] = self.cache.load_results(self.keys[i])
+
+    def _position_at(self, target: int) -> None:
+        history = self.history
+        kept = self._kept_state(target)
+        if not kept[0] <= history.position <= target:
+            history = self._fresh()
+            if kept[1] is not None:
+                history.resume(kept[0], *kept[1])
+        self.history = history
+        while history.position < target:
+            history.replay_to(history.position + 1)
+            position = history.position
+            if position % CHECKPOINT_EVERY == 0 and kept[0] < position:
+                state = history.state_bytes()
+                if state is not None:
+                    self.cache.store_state(self.keys[position - 1], *state)
+
+    def _kept_state(self, target: int) -> tuple[int, tuple[bytes, list[int]] | None]:
+        """The last kept state at or before `target` (position 0: the empty database)."""
+        for position in range(target - target % CHECKPOINT_EVERY, 0, -CHECKPOINT_EVERY):
+            state = self.cache.load_state(self.keys[position - 1])
+            if state is not None:
+                return position, state
+        return 0, None
+
+    def _fresh(self) -> History:
+        t = self.template
+        return History(t.migrations, t.policy, seed_files=t.seed_files)
 
 
 def _store_step(cache: ResultCache, keys: list[str], total: int) -> OnStep:

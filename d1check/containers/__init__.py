@@ -240,6 +240,11 @@ def running_engine(wrangler_version: str = DEFAULT_WRANGLER_VERSION) -> Iterator
 @pytest.fixture(scope="session")
 def d1_engine() -> Iterator[D1EngineContainer]:
     """The real D1 engine behind the REST API, one per test session (per xdist worker)."""
+    yield from engine_for_session()
+
+
+def engine_for_session() -> Iterator[D1EngineContainer]:
+    """A running engine for the `d1_engine` fixture (skips the test when Docker is missing)."""
     try:
         docker_client()
     except EngineUnavailable as error:
