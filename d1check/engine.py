@@ -67,7 +67,18 @@ TRANSACTION_MESSAGE = (
 )
 _TRANSACTION_WORDS = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"})
 
-ALLOWED_PRAGMAS = frozenset(
+_BOOLEAN_PRAGMAS = frozenset(
+    {
+        "foreign_keys",
+        "defer_foreign_keys",
+        "legacy_alter_table",
+        "recursive_triggers",
+        "case_sensitive_like",
+        "ignore_check_constraints",
+        "reverse_unordered_selects",
+    }
+)
+ALLOWED_PRAGMAS = _BOOLEAN_PRAGMAS | frozenset(
     {
         "table_list",
         "table_info",
@@ -80,25 +91,7 @@ ALLOWED_PRAGMAS = frozenset(
         "quick_check",
         "optimize",
         "data_version",
-        "foreign_keys",
-        "defer_foreign_keys",
-        "legacy_alter_table",
-        "recursive_triggers",
-        "case_sensitive_like",
-        "ignore_check_constraints",
-        "reverse_unordered_selects",
         "page_size",
-    }
-)
-_BOOLEAN_PRAGMAS = frozenset(
-    {
-        "foreign_keys",
-        "defer_foreign_keys",
-        "legacy_alter_table",
-        "recursive_triggers",
-        "case_sensitive_like",
-        "ignore_check_constraints",
-        "reverse_unordered_selects",
     }
 )
 _BOOLEAN_VALUES = frozenset({"0", "1", "on", "off", "yes", "no", "true", "false"})

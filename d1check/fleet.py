@@ -54,7 +54,7 @@ from d1check.journal import (
     RunRecord,
     new_run_id,
 )
-from d1check.live import LiveState, schema_from_rows
+from d1check.live import SCHEMA_SQL, LiveState, schema_from_rows
 from d1check.remote import (
     AmbiguousWrite,
     D1Client,
@@ -65,7 +65,16 @@ from d1check.remote import (
 )
 from d1check.schema import Schema, diff_schemas
 from d1check.targets import Target, resolve_targets
-from d1check.tracking import AUDIT_DDL, AUDIT_TABLE, LOCK_DDL, LOCK_TABLE, TrackingStyle, quote
+from d1check.tracking import (
+    AUDIT_DDL,
+    AUDIT_TABLE,
+    LOCK_DDL,
+    LOCK_SECONDS,
+    LOCK_TABLE,
+    LOCK_TAKE,
+    TrackingStyle,
+    quote,
+)
 
 if TYPE_CHECKING:
     from d1check.session import GateOptions
@@ -74,19 +83,6 @@ MAX_REQUEST_BYTES = 900_000
 SEND_ATTEMPTS = 5
 REQUESTS_PER_CLIENT = 4
 FRESH_READ_REQUESTS = 1  # no tracking tables yet: the read batch fails, the schema is read alone
-_SCHEMA_SQL = (
-    "SELECT type, name, tbl_name, sql FROM sqlite_schema "
-    "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' "
-    "ORDER BY rowid"
-)
-_LOCK_TAKE = (
-    f'INSERT INTO "{LOCK_TABLE}" (id, owner, run_id, acquired_at, heartbeat_at, expires_at) '
-    "VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, "
-    "run_id = excluded.run_id, acquired_at = excluded.acquired_at, heartbeat_at = "
-    f'excluded.heartbeat_at, expires_at = excluded.expires_at WHERE "{LOCK_TABLE}".expires_at '
-    f'< ? OR "{LOCK_TABLE}".run_id = excluded.run_id'
-)
-LOCK_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -257,7 +253,7 @@ def _read_statements(style: TrackingStyle) -> list[tuple[str, Params]]:
     audit = (
         f"SELECT migration_name, checksum FROM \"{AUDIT_TABLE}\" WHERE action = 'apply' ORDER BY id"
     )
-    return [(style.select_applied_sql(), None), (audit, None), (_SCHEMA_SQL, None)]
+    return [(style.select_applied_sql(), None), (audit, None), (SCHEMA_SQL, None)]
 
 
 def _live(results: Sequence[QueryResult], style: TrackingStyle) -> LiveState:
@@ -293,7 +289,7 @@ def read_snapshot(client: D1Client, db_id: str, style: TrackingStyle) -> Snapsho
     except RemoteError as error:
         if "no such table" not in str(error):
             raise
-    rows = client.query(db_id, _SCHEMA_SQL, write=False)[0].results
+    rows = client.query(db_id, SCHEMA_SQL, write=False)[0].results
     tables = {str(r["name"]) for r in rows if r["type"] == "table"}
     reads = _read_statements(style)
     wanted = [reads[i] for i, name in enumerate((style.table, AUDIT_TABLE)) if name in tables]
@@ -312,7 +308,7 @@ def lock_and_read(
     params: list[object] = [ctx.owner, ctx.run_id, now, now, now + LOCK_SECONDS, now]
     statements: list[tuple[str, Params]] = [
         (LOCK_DDL, None),
-        (_LOCK_TAKE, params),
+        (LOCK_TAKE, params),
         (style.create_sql(), None),
         (AUDIT_DDL, None),
         (f'SELECT owner, run_id, expires_at FROM "{LOCK_TABLE}"', None),

@@ -26,7 +26,9 @@ from d1check.tracking import (
     AUDIT_DDL,
     AUDIT_TABLE,
     LOCK_DDL,
+    LOCK_SECONDS,
     LOCK_TABLE,
+    LOCK_TAKE,
     TrackingStyle,
     audit_insert_sql,
     records_itself,
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
     from d1check.session import GateOptions
 
 Write = Callable[[str], None]
-LOCK_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -186,16 +187,9 @@ def acquire_lock(
 ) -> None:
     """Take the deploy lock of a database; LockHeld when another live run holds it."""
     now = time.time() if now is None else now
-    take = (
-        f'INSERT INTO "{LOCK_TABLE}" (id, owner, run_id, acquired_at, heartbeat_at, expires_at) '
-        "VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, "
-        "run_id = excluded.run_id, acquired_at = excluded.acquired_at, heartbeat_at = "
-        f'excluded.heartbeat_at, expires_at = excluded.expires_at WHERE "{LOCK_TABLE}".expires_at '
-        f'< ? OR "{LOCK_TABLE}".run_id = excluded.run_id'
-    )
     params = [owner, run_id, now, now, now + LOCK_SECONDS, now]
     with contextlib.suppress(AmbiguousWrite):
-        client.batch(db_id, [(LOCK_DDL, None), (take, params)], write=True)
+        client.batch(db_id, [(LOCK_DDL, None), (LOCK_TAKE, params)], write=True)
     rows = client.query(db_id, f'SELECT owner, run_id, expires_at FROM "{LOCK_TABLE}"', write=False)
     holder = rows[0].results[0] if rows and rows[0].results else {}
     if holder.get("run_id") != run_id:

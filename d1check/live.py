@@ -14,7 +14,7 @@ from d1check.remote import D1Client
 from d1check.schema import Schema, read_schema
 from d1check.tracking import AUDIT_TABLE, TrackingStyle
 
-_SCHEMA_SQL = (
+SCHEMA_SQL = (
     "SELECT type, name, tbl_name, sql FROM sqlite_schema "
     "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' "
     "ORDER BY rowid"
@@ -63,7 +63,7 @@ def recorded_checksums(client: D1Client, db_id: str) -> dict[str, str]:
 
 def remote_schema(client: D1Client, db_id: str, ignore: list[str]) -> Schema:
     """The structural schema of a remote database."""
-    results = client.query(db_id, _SCHEMA_SQL, write=False)
+    results = client.query(db_id, SCHEMA_SQL, write=False)
     rows = results[0].results if results else []
     return schema_from_rows(rows, ignore)
 

@@ -45,6 +45,7 @@ AUDIT_DDL = (
 )
 
 LOCK_TABLE = "_d1check_lock"
+LOCK_SECONDS = 300.0
 LOCK_DDL = (
     f'CREATE TABLE IF NOT EXISTS "{LOCK_TABLE}" (\n'
     "    id INTEGER PRIMARY KEY CHECK (id = 1),\n"
@@ -54,6 +55,15 @@ LOCK_DDL = (
     "    heartbeat_at REAL NOT NULL,\n"
     "    expires_at REAL NOT NULL\n"
     ")"
+)
+# Takes the lock row when it is free, expired, or already ours; parameters: owner, run id, now,
+# now, expiry, now.
+LOCK_TAKE = (
+    f'INSERT INTO "{LOCK_TABLE}" (id, owner, run_id, acquired_at, heartbeat_at, expires_at) '
+    "VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, "
+    "run_id = excluded.run_id, acquired_at = excluded.acquired_at, heartbeat_at = "
+    f'excluded.heartbeat_at, expires_at = excluded.expires_at WHERE "{LOCK_TABLE}".expires_at '
+    f'< ? OR "{LOCK_TABLE}".run_id = excluded.run_id'
 )
 
 
