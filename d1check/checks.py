@@ -384,7 +384,12 @@ def _run_rollback(
     try:
         undone = run_tracked(work, rollback.statements, str(rollback.path))
     except SQLError as error:
-        return failed("rollback", f"the rollback fails on the migrated database:\n{error}")
+        why = [f for f in _lint_drop_column(rollback, after.schema) if f":{error.line}:" in f]
+        return failed(
+            "rollback",
+            f"the rollback fails on the migrated database:\n{error}"
+            + "".join(f"\n{finding}" for finding in why),
+        )
     ignore = [applied.policy.tracking_table]
     restored = read_schema(work, ignore=ignore) if undone.restructured else after.schema
     problems: list[str] = []

@@ -255,7 +255,7 @@ class CheckItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, self.name
+        return self.path, 0, f"{self.path.stem}::{self.name}"
 
 
 _GATE_LINES = pytest.StashKey[list[str]]()

@@ -327,3 +327,24 @@ def test_destructive_passes_with_allow_destructive_in_the_config(
     pyproject.write_text(pyproject.read_text() + "allow_destructive = true\n")
     result = pytester.runpytest(*INNER, "-k", "destructive")
     result.assert_outcomes(passed=5)
+
+
+def test_a_rollback_that_forgets_an_index_fails_with_the_fix(pytester: pytest.Pytester) -> None:
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(root / "migrations", pytester.path / "migrations")
+    shutil.copytree(root / "rollbacks", pytester.path / "rollbacks")
+    (pytester.path / "rollbacks" / "0003_rollback.sql").write_text(
+        "ALTER TABLE security_controls DROP COLUMN reviewer_email;\n"
+        "ALTER TABLE security_controls DROP COLUMN last_reviewed_at;\n"
+    )
+    result = pytester.runpytest(*INNER)
+    assert outcomes(result)[item("0003_add_review_fields", "rollback")] == "failed"
+    result.stdout.fnmatch_lines(
+        [
+            "*_ 0003_add_review_fields::rollback _*",
+            "*the rollback fails on the migrated database:",
+            "rollbacks/0003_rollback.sql:2: error in index idx_security_controls_reviewed*",
+            "*fix: drop index idx_security_controls_reviewed first*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
