@@ -305,14 +305,17 @@ def check_idempotent(applied: Applied) -> CheckResult:
     statements = [
         s for s in migration.file.statements if not _tracking_statement(s, policy.tracking_table)
     ]
-    again = applied.after.db.copy()
+    db = applied.after.db
+    db.track_changes()
+    db.take_changes()
+    version = _schema_version(db)
     try:
-        ran = run_tracked(again, statements, str(migration.path))
-        second = state_after(again, [policy.tracking_table], applied.after, ran)
+        with db.trial(statements, source=str(migration.path)):
+            changed = (db.take_changes() or frozenset()) | touched_tables(statements)
+            ran = Ran(changed, _schema_version(db) != version)
+            second = state_after(db, [policy.tracking_table], applied.after, ran)
     except SQLError as error:
         return failed("idempotent", _not_idempotent_message(error))
-    finally:
-        again.close()
     return _compare_second_run(applied.after, second, migration)
 
 

@@ -196,6 +196,8 @@ def _significant_tokens(sql: str) -> tuple[Token, ...]:
 
 def _calls_carray(sql: str) -> bool:
     """workerd has no `carray` table-valued function; apsw's SQLite has it built in."""
+    if "carray" not in sql.lower():
+        return False
     tokens = _significant_tokens(sql)
     return any(
         t.kind == "word" and t.text.lower() == "carray" and n.text == "("
@@ -212,6 +214,8 @@ def _unquote(text: str) -> str:
 @functools.lru_cache(maxsize=16_384)
 def _rename_target(sql: str) -> str | None:
     """The new name of `ALTER TABLE … RENAME TO name`, else None."""
+    if "rename" not in sql.lower():
+        return None
     words = [t.text for t in _significant_tokens(sql)]
     upper = [w.upper() for w in words]
     if upper[:2] != ["ALTER", "TABLE"]:
@@ -336,6 +340,7 @@ class D1Database:
         self._denial = ""
         self._internal_depth = 0
         self._changed: set[str] | None = None
+        self._pragmas: dict[str, str] = {}
         self._configure()
 
     def _configure(self) -> None:
@@ -432,6 +437,8 @@ class D1Database:
             return None
         if value.lower() not in _BOOLEAN_VALUES:
             return f"PRAGMA {name} takes a boolean (ON/OFF), not {value}"
+        if name != "foreign_keys" and name != "defer_foreign_keys":
+            self._pragmas[name] = value
         if name == "foreign_keys":
             source, line = self._where
             self._ignored.append(IgnoredPragma(value, source, line))
@@ -457,6 +464,44 @@ class D1Database:
             raise
         finally:
             self._where = ("<sql>", None)
+
+    @contextmanager
+    def trial(self, statements: Sequence[Statement], *, source: str) -> Iterator[None]:
+        """Run `statements` as `run` does on a fresh `copy()`, then undo them when the block ends.
+
+        The block sees the database as the run left it; afterwards the database, its connection
+        settings, recorded changes and `ignored_pragmas` are as they were. D1's end-of-migration
+        foreign-key check happens as in `run` (`SQLError` as `run` raises it).
+        """
+        changed = None if self._changed is None else set(self._changed)
+        ignored, pragmas = len(self._ignored), dict(self._pragmas)
+        self._set_pragmas(dict.fromkeys(pragmas, "OFF"))
+        with self.internal() as conn:
+            conn.execute("BEGIN")
+        try:
+            for statement in statements:
+                self._run_one(statement, source)
+            if self.connection.status(apsw.SQLITE_DBSTATUS_DEFERRED_FKS)[0]:
+                self._commit(source)
+                raise AssertionError("COMMIT succeeded with foreign-key violations pending")
+            self._where = ("<sql>", None)
+            yield
+        finally:
+            self._where = ("<sql>", None)
+            with self.internal() as conn:
+                if not conn.getautocommit():
+                    conn.execute("ROLLBACK")
+            self._set_pragmas({name: pragmas.get(name, "OFF") for name in self._pragmas})
+            self._pragmas = pragmas
+            del self._ignored[ignored:]
+            if self._changed is not None and changed is not None:
+                self._changed.clear()
+                self._changed.update(changed)
+
+    def _set_pragmas(self, values: dict[str, str]) -> None:
+        with self.internal() as conn:
+            for name, value in values.items():
+                conn.execute(f"PRAGMA {name} = {value}")
 
     def run_script(self, text: str, *, source: str = "<sql>") -> None:
         """Split `text` into statements and `run` them."""

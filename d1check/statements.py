@@ -259,4 +259,6 @@ def normalize_sql(sql: str) -> str:
 
 def has_unterminated_comment(text: str) -> bool:
     """True when a `/*` outside strings and identifiers is never closed before the end of `text`."""
+    if "/*" not in text:
+        return False
     return any(t.kind == "comment" and not t.terminated for t in tokenize(text))
