@@ -306,13 +306,9 @@ def check_idempotent(applied: Applied) -> CheckResult:
         s for s in migration.file.statements if not _tracking_statement(s, policy.tracking_table)
     ]
     db = applied.after.db
-    db.track_changes()
-    db.take_changes()
-    version = _schema_version(db)
     try:
-        with db.trial(statements, source=str(migration.path)):
-            changed = (db.take_changes() or frozenset()) | touched_tables(statements)
-            ran = Ran(changed, _schema_version(db) != version)
+        with db.trial():
+            ran = run_tracked(db, statements, str(migration.path))
             second = state_after(db, [policy.tracking_table], applied.after, ran)
     except SQLError as error:
         return failed("idempotent", _not_idempotent_message(error))

@@ -115,6 +115,7 @@ MISSING_FUNCTIONS = frozenset(
 ALLOWED_MODULES = frozenset({"fts5", "fts5vocab", "rtree"})
 INTERNAL_PREFIX = "_cf_"
 _CHANGE_HOOK = "d1check-changes"
+_RUN_SAVEPOINT = "d1check_run"
 
 _NAME_ARGS: dict[int, tuple[int, ...]] = {
     apsw.SQLITE_CREATE_INDEX: (0, 1),
@@ -341,6 +342,7 @@ class D1Database:
         self._internal_depth = 0
         self._changed: set[str] | None = None
         self._pragmas: dict[str, str] = {}
+        self._trials = 0
         self._configure()
 
     def _configure(self) -> None:
@@ -449,45 +451,58 @@ class D1Database:
         """Run one migration file's statements in ONE transaction, as D1 does.
 
         On any failure nothing of the file remains and `SQLError` names the file, the failing
-        statement's line, D1's message and, where obvious, the fix.
+        statement's line, D1's message and, where obvious, the fix. Inside `trial()` the
+        transaction is a savepoint whose end checks foreign keys as COMMIT does.
         """
+        nested = self._trials > 0
         with self.internal() as conn:
-            conn.execute("BEGIN")
+            conn.execute(f"SAVEPOINT {_RUN_SAVEPOINT}" if nested else "BEGIN")
         try:
             for statement in statements:
                 self._run_one(statement, source)
-            self._commit(source)
+            if nested:
+                self._release(source)
+            else:
+                self._commit(source)
         except BaseException:
             with self.internal() as conn:
-                if not conn.getautocommit():
+                if nested:
+                    conn.execute(f"ROLLBACK TO {_RUN_SAVEPOINT}; RELEASE {_RUN_SAVEPOINT}")
+                elif not conn.getautocommit():
                     conn.execute("ROLLBACK")
             raise
         finally:
             self._where = ("<sql>", None)
 
-    @contextmanager
-    def trial(self, statements: Sequence[Statement], *, source: str) -> Iterator[None]:
-        """Run `statements` as `run` does on a fresh `copy()`, then undo them when the block ends.
+    def _release(self, source: str) -> None:
+        """End a run inside `trial()` as COMMIT would end it, keeping the outer transaction."""
+        if self.connection.status(apsw.SQLITE_DBSTATUS_DEFERRED_FKS)[0]:
+            self._commit(source)
+            raise AssertionError("COMMIT succeeded with foreign-key violations pending")
+        with self.internal() as conn:
+            conn.execute(f"RELEASE {_RUN_SAVEPOINT}; PRAGMA defer_foreign_keys = OFF")
 
-        The block sees the database as the run left it; afterwards the database, its connection
-        settings, recorded changes and `ignored_pragmas` are as they were. D1's end-of-migration
-        foreign-key check happens as in `run` (`SQLError` as `run` raises it).
+    @contextmanager
+    def trial(self) -> Iterator[None]:
+        """A block whose runs are undone when it ends, each run as on a fresh `copy()`.
+
+        Inside, `run` behaves as on a copy (the connection settings a fresh copy has, D1's
+        end-of-migration foreign-key check, a failed run leaves nothing); afterwards the
+        database, its connection settings, recorded changes and `ignored_pragmas` are as they
+        were.
         """
+        if self._trials or not self.connection.getautocommit():
+            raise RuntimeError("trial() needs a database outside any transaction")
         changed = None if self._changed is None else set(self._changed)
         ignored, pragmas = len(self._ignored), dict(self._pragmas)
         self._set_pragmas(dict.fromkeys(pragmas, "OFF"))
         with self.internal() as conn:
             conn.execute("BEGIN")
+        self._trials += 1
         try:
-            for statement in statements:
-                self._run_one(statement, source)
-            if self.connection.status(apsw.SQLITE_DBSTATUS_DEFERRED_FKS)[0]:
-                self._commit(source)
-                raise AssertionError("COMMIT succeeded with foreign-key violations pending")
-            self._where = ("<sql>", None)
             yield
         finally:
-            self._where = ("<sql>", None)
+            self._trials -= 1
             with self.internal() as conn:
                 if not conn.getautocommit():
                     conn.execute("ROLLBACK")
