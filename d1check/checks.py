@@ -404,7 +404,7 @@ def _run_rollback(
     problems += _tracking_left(applied, work)
     if problems:
         return failed("rollback", f"{rollback.path}:\n" + "\n".join(problems))
-    return _reapply(applied, after, work)
+    return _reapply(applied, after, work, restored)
 
 
 def _declared_destructive(applied: Applied) -> bool:
@@ -483,13 +483,16 @@ def _tracking_left(applied: Applied, work: D1Database) -> list[str]:
     ]
 
 
-def _reapply(applied: Applied, after: State, work: D1Database) -> CheckResult:
+def _reapply(applied: Applied, after: State, work: D1Database, restored: Schema) -> CheckResult:
     migration = applied.migration
     try:
-        work.run(migration.file.statements, source=str(migration.path))
+        ran = run_tracked(work, migration.file.statements, str(migration.path))
     except SQLError as error:
         return failed("rollback", f"after the rollback, the migration no longer applies:\n{error}")
-    again = read_schema(work, ignore=[applied.policy.tracking_table])
+    if ran.restructured:
+        again = read_schema(work, ignore=[applied.policy.tracking_table])
+    else:
+        again = restored
     diffs = diff_schemas(after.schema, again)
     if diffs:
         return failed(
