@@ -357,11 +357,9 @@ def check_rollback(applied: Applied) -> CheckResult:
         return _missing_rollback(migration, policy)
     if applied.after is None:
         return skipped("rollback", "the migration does not apply (see ::applies)")
-    work = applied.after.db.copy()
-    try:
+    work = applied.after.db
+    with work.trial():
         return _run_rollback(applied, applied.after, rollback, work)
-    finally:
-        work.close()
 
 
 def _missing_rollback(migration: Migration, policy: Policy) -> CheckResult:
