@@ -305,14 +305,13 @@ def check_idempotent(applied: Applied) -> CheckResult:
     statements = [
         s for s in migration.file.statements if not _tracking_statement(s, policy.tracking_table)
     ]
-    again = applied.after.db.copy()
+    db = applied.after.db
     try:
-        ran = run_tracked(again, statements, str(migration.path))
-        second = state_after(again, [policy.tracking_table], applied.after, ran)
+        with db.trial():
+            ran = run_tracked(db, statements, str(migration.path))
+            second = state_after(db, [policy.tracking_table], applied.after, ran)
     except SQLError as error:
         return failed("idempotent", _not_idempotent_message(error))
-    finally:
-        again.close()
     return _compare_second_run(applied.after, second, migration)
 
 
@@ -358,11 +357,9 @@ def check_rollback(applied: Applied) -> CheckResult:
         return _missing_rollback(migration, policy)
     if applied.after is None:
         return skipped("rollback", "the migration does not apply (see ::applies)")
-    work = applied.after.db.copy()
-    try:
+    work = applied.after.db
+    with work.trial():
         return _run_rollback(applied, applied.after, rollback, work)
-    finally:
-        work.close()
 
 
 def _missing_rollback(migration: Migration, policy: Policy) -> CheckResult:
@@ -405,7 +402,7 @@ def _run_rollback(
     problems += _tracking_left(applied, work)
     if problems:
         return failed("rollback", f"{rollback.path}:\n" + "\n".join(problems))
-    return _reapply(applied, after, work)
+    return _reapply(applied, after, work, restored)
 
 
 def _declared_destructive(applied: Applied) -> bool:
@@ -484,13 +481,16 @@ def _tracking_left(applied: Applied, work: D1Database) -> list[str]:
     ]
 
 
-def _reapply(applied: Applied, after: State, work: D1Database) -> CheckResult:
+def _reapply(applied: Applied, after: State, work: D1Database, restored: Schema) -> CheckResult:
     migration = applied.migration
     try:
-        work.run(migration.file.statements, source=str(migration.path))
+        ran = run_tracked(work, migration.file.statements, str(migration.path))
     except SQLError as error:
         return failed("rollback", f"after the rollback, the migration no longer applies:\n{error}")
-    again = read_schema(work, ignore=[applied.policy.tracking_table])
+    if ran.restructured:
+        again = read_schema(work, ignore=[applied.policy.tracking_table])
+    else:
+        again = restored
     diffs = diff_schemas(after.schema, again)
     if diffs:
         return failed(

@@ -115,6 +115,7 @@ MISSING_FUNCTIONS = frozenset(
 ALLOWED_MODULES = frozenset({"fts5", "fts5vocab", "rtree"})
 INTERNAL_PREFIX = "_cf_"
 _CHANGE_HOOK = "d1check-changes"
+_RUN_SAVEPOINT = "d1check_run"
 
 _NAME_ARGS: dict[int, tuple[int, ...]] = {
     apsw.SQLITE_CREATE_INDEX: (0, 1),
@@ -196,6 +197,8 @@ def _significant_tokens(sql: str) -> tuple[Token, ...]:
 
 def _calls_carray(sql: str) -> bool:
     """workerd has no `carray` table-valued function; apsw's SQLite has it built in."""
+    if "carray" not in sql.lower():
+        return False
     tokens = _significant_tokens(sql)
     return any(
         t.kind == "word" and t.text.lower() == "carray" and n.text == "("
@@ -212,6 +215,8 @@ def _unquote(text: str) -> str:
 @functools.lru_cache(maxsize=16_384)
 def _rename_target(sql: str) -> str | None:
     """The new name of `ALTER TABLE … RENAME TO name`, else None."""
+    if "rename" not in sql.lower():
+        return None
     words = [t.text for t in _significant_tokens(sql)]
     upper = [w.upper() for w in words]
     if upper[:2] != ["ALTER", "TABLE"]:
@@ -336,6 +341,8 @@ class D1Database:
         self._denial = ""
         self._internal_depth = 0
         self._changed: set[str] | None = None
+        self._pragmas: dict[str, str] = {}
+        self._trials = 0
         self._configure()
 
     def _configure(self) -> None:
@@ -432,6 +439,8 @@ class D1Database:
             return None
         if value.lower() not in _BOOLEAN_VALUES:
             return f"PRAGMA {name} takes a boolean (ON/OFF), not {value}"
+        if name != "foreign_keys" and name != "defer_foreign_keys":
+            self._pragmas[name] = value
         if name == "foreign_keys":
             source, line = self._where
             self._ignored.append(IgnoredPragma(value, source, line))
@@ -442,21 +451,72 @@ class D1Database:
         """Run one migration file's statements in ONE transaction, as D1 does.
 
         On any failure nothing of the file remains and `SQLError` names the file, the failing
-        statement's line, D1's message and, where obvious, the fix.
+        statement's line, D1's message and, where obvious, the fix. Inside `trial()` the
+        transaction is a savepoint whose end checks foreign keys as COMMIT does.
         """
+        nested = self._trials > 0
         with self.internal() as conn:
-            conn.execute("BEGIN")
+            conn.execute(f"SAVEPOINT {_RUN_SAVEPOINT}" if nested else "BEGIN")
         try:
             for statement in statements:
                 self._run_one(statement, source)
-            self._commit(source)
+            if nested:
+                self._release(source)
+            else:
+                self._commit(source)
         except BaseException:
             with self.internal() as conn:
-                if not conn.getautocommit():
+                if nested:
+                    conn.execute(f"ROLLBACK TO {_RUN_SAVEPOINT}; RELEASE {_RUN_SAVEPOINT}")
+                elif not conn.getautocommit():
                     conn.execute("ROLLBACK")
             raise
         finally:
             self._where = ("<sql>", None)
+
+    def _release(self, source: str) -> None:
+        """End a run inside `trial()` as COMMIT would end it, keeping the outer transaction."""
+        if self.connection.status(apsw.SQLITE_DBSTATUS_DEFERRED_FKS)[0]:
+            self._commit(source)
+            raise AssertionError("COMMIT succeeded with foreign-key violations pending")
+        with self.internal() as conn:
+            conn.execute(f"RELEASE {_RUN_SAVEPOINT}; PRAGMA defer_foreign_keys = OFF")
+
+    @contextmanager
+    def trial(self) -> Iterator[None]:
+        """A block whose runs are undone when it ends, each run as on a fresh `copy()`.
+
+        Inside, `run` behaves as on a copy (the connection settings a fresh copy has, D1's
+        end-of-migration foreign-key check, a failed run leaves nothing); afterwards the
+        database, its connection settings, recorded changes and `ignored_pragmas` are as they
+        were.
+        """
+        if self._trials or not self.connection.getautocommit():
+            raise RuntimeError("trial() needs a database outside any transaction")
+        changed = None if self._changed is None else set(self._changed)
+        ignored, pragmas = len(self._ignored), dict(self._pragmas)
+        self._set_pragmas(dict.fromkeys(pragmas, "OFF"))
+        with self.internal() as conn:
+            conn.execute("BEGIN")
+        self._trials += 1
+        try:
+            yield
+        finally:
+            self._trials -= 1
+            with self.internal() as conn:
+                if not conn.getautocommit():
+                    conn.execute("ROLLBACK")
+            self._set_pragmas({name: pragmas.get(name, "OFF") for name in self._pragmas})
+            self._pragmas = pragmas
+            del self._ignored[ignored:]
+            if self._changed is not None and changed is not None:
+                self._changed.clear()
+                self._changed.update(changed)
+
+    def _set_pragmas(self, values: dict[str, str]) -> None:
+        with self.internal() as conn:
+            for name, value in values.items():
+                conn.execute(f"PRAGMA {name} = {value}")
 
     def run_script(self, text: str, *, source: str = "<sql>") -> None:
         """Split `text` into statements and `run` them."""

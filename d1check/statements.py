@@ -7,8 +7,10 @@ string, a quoted identifier, a comment, or the body of a `CREATE TRIGGER … BEG
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "SQLITE_KEYWORDS",
@@ -23,8 +25,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     """One token: `kind` is ws, comment, string, ident (quoted identifier), word, semi or other."""
 
     kind: str
@@ -59,6 +60,8 @@ UNION UNIQUE UPDATE USING VACUUM VALUES VIEW VIRTUAL WHEN WHERE WINDOW WITH WITH
 SQLITE_KEYWORDS = frozenset(_KEYWORD_TEXT.split())
 
 _WS = frozenset(" \t\n\f\r")
+# Runs of whitespace, and of identifier characters (`_is_id_char`): the common tokens.
+_FAST = re.compile("[ \t\n\f\r]+|[A-Za-z0-9_$\u0080-\U0010ffff]+")
 _OPERATORS = ("->>", "||", "<=", ">=", "==", "!=", "<>", "<<", ">>", "->")
 
 # Token classes and states of sqlite3_complete.
@@ -141,8 +144,19 @@ def _scan(text: str, i: int) -> tuple[str, int, bool]:
 
 def tokenize(text: str) -> Iterator[Token]:
     """Yield the tokens of `text`, covering it whole (concatenating their texts gives `text`)."""
-    i = 0
-    while i < len(text):
+    i, size, fast = 0, len(text), _FAST.match
+    while i < size:
+        found = fast(text, i)
+        if found is not None:
+            end = found.end()
+            if text[i] in _WS:
+                yield Token("ws", text[i:end], i, True)
+                i = end
+                continue
+            if end - i > 1 or text[i] not in "xX" or not text.startswith("'", end):
+                yield Token("word", text[i:end], i, True)
+                i = end
+                continue
         kind, end, terminated = _scan(text, i)
         yield Token(kind, text[i:end], i, terminated)
         i = end
@@ -259,4 +273,6 @@ def normalize_sql(sql: str) -> str:
 
 def has_unterminated_comment(text: str) -> bool:
     """True when a `/*` outside strings and identifiers is never closed before the end of `text`."""
+    if "/*" not in text:
+        return False
     return any(t.kind == "comment" and not t.terminated for t in tokenize(text))

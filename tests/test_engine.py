@@ -127,6 +127,81 @@ def test_deferred_violation_fails_at_the_end_and_leaves_nothing(family: D1Databa
     assert family.execute("SELECT name FROM sqlite_schema WHERE name = 'extra'") == []
 
 
+# --- trial: a run undone afterwards ----------------------------------------------------------
+
+
+def tried(db: D1Database, sql: str) -> SQLError:
+    with pytest.raises(SQLError) as info, db.trial():
+        db.run(split_statements(sql), source="m.sql")
+    return info.value
+
+
+def test_trial_fails_as_run_fails_on_a_deferred_violation(family: D1Database) -> None:
+    sql = (
+        "PRAGMA defer_foreign_keys = ON;\nCREATE TABLE extra (a);\nDELETE FROM users WHERE id = 1;"
+    )
+    expected = refused(family.copy(), sql)
+    error = tried(family, sql)
+    assert (error.message, error.hint, error.source) == (
+        expected.message,
+        expected.hint,
+        expected.source,
+    )
+    assert count(family, "users") == 2
+    assert family.execute("SELECT name FROM sqlite_schema WHERE name = 'extra'") == []
+    assert family.connection.getautocommit()
+
+
+def test_trial_shows_the_run_then_undoes_it(family: D1Database) -> None:
+    family.track_changes()
+    sql = "CREATE TABLE extra (a);\nDELETE FROM likes;\nPRAGMA foreign_keys = OFF;"
+    with family.trial():
+        family.run(split_statements(sql), source="m.sql")
+        assert count(family, "likes") == 0
+        assert len(family.ignored_pragmas) == 1
+    assert count(family, "likes") == 1
+    assert family.execute("SELECT name FROM sqlite_schema WHERE name = 'extra'") == []
+    assert family.ignored_pragmas == ()
+    assert family.take_changes() == frozenset()
+    error = tried(family, "INSERT INTO nope VALUES (1);")
+    assert error.message == "no such table: nope: SQLITE_ERROR"
+
+
+def test_runs_in_a_trial_are_transactions_of_their_own(family: D1Database) -> None:
+    deferred = "PRAGMA defer_foreign_keys = ON;\nCREATE TABLE extra (a);\nDELETE FROM users;"
+    defer = "PRAGMA defer_foreign_keys = ON;\nCREATE TABLE kept (a);"
+    delete = "DELETE FROM users WHERE id = 1;"
+    copy = family.copy()
+    expected = [refused(copy, deferred), None, refused(copy, delete)]
+    assert expected[2] is not None and "deferred" not in expected[2].message
+    with family.trial():
+        first = tried_in(family, deferred)
+        family.run_script(defer, source="m.sql")
+        third = tried_in(family, delete)
+        assert family.execute("SELECT name FROM sqlite_schema WHERE name IN ('extra', 'kept')") == [
+            ("kept",)
+        ]
+        assert count(family, "users") == 2
+    for error, want in zip((first, third), (expected[0], expected[2]), strict=True):
+        assert want is not None and (error.message, error.hint) == (want.message, want.hint)
+    assert family.execute("SELECT name FROM sqlite_schema WHERE name = 'kept'") == []
+
+
+def tried_in(db: D1Database, sql: str) -> SQLError:
+    with pytest.raises(SQLError) as info:
+        db.run(split_statements(sql), source="m.sql")
+    return info.value
+
+
+def test_trial_starts_from_a_fresh_copy_s_settings(db: D1Database) -> None:
+    passes(db, "PRAGMA case_sensitive_like = ON;\nCREATE TABLE t (a);\nINSERT INTO t VALUES ('A');")
+    probe = "CREATE TABLE seen AS SELECT count(*) AS n FROM t WHERE a LIKE 'a';"
+    with db.trial():
+        db.run(split_statements(probe), source="m.sql")
+        assert db.execute("SELECT n FROM seen") == [(1,)]
+    assert db.execute("SELECT count(*) FROM t WHERE a LIKE 'a'") == [(0,)]
+
+
 # --- run: one transaction, file and line ---------------------------------------------------
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from d1check.checks import Policy
 from d1check.discovery import discover
+from d1check.engine import D1Database
 from d1check.history import History, replay
 
 EXAMPLES = Path(__file__).parent / "examples"
@@ -67,3 +68,29 @@ def test_replay_records_wranglers_tracking_rows() -> None:
         assert names == [m.file_name for m in migrations.migrations]
     finally:
         db.close()
+
+
+def test_the_checks_leave_the_migrated_database_as_the_migration_left_it(tmp_path: Path) -> None:
+    """The rollback and the second run happen on the migrated database and are undone."""
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "rollbacks").mkdir()
+    (tmp_path / "migrations" / "0001_books.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS books (id INTEGER PRIMARY KEY, title TEXT);\n"
+        "INSERT INTO books (title) SELECT 'a' WHERE NOT EXISTS (SELECT 1 FROM books);\n"
+    )
+    (tmp_path / "rollbacks" / "0001_rollback.sql").write_text(
+        "PRAGMA case_sensitive_like = ON;\nDELETE FROM books;\nDROP TABLE books;\n"
+    )
+    migrations = discover(tmp_path / "migrations", tmp_path / "rollbacks")
+    history = History(migrations)
+    results = history.run_all()
+    assert not history.failed(), results
+    expected = replay(migrations.migrations)
+    state = history.state_bytes()
+    assert state is not None
+    kept = D1Database.from_bytes(state[0])
+    query = "SELECT type, name, sql FROM sqlite_schema ORDER BY name"
+    assert kept.execute(query) == expected.execute(query)
+    assert kept.execute("SELECT title FROM books") == expected.execute("SELECT title FROM books")
+    assert history._state is not None
+    assert history._state.db.execute("SELECT count(*) FROM books WHERE title LIKE 'A'") == [(1,)]

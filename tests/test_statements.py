@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import apsw
 import pytest
 from hypothesis import given, settings
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 
 from d1check.statements import (
     SQLITE_KEYWORDS,
+    _scan,
     first_keywords,
     has_unterminated_comment,
     is_complete,
@@ -285,3 +288,21 @@ def test_normalize_trigger_text_from_a_file_matches_the_catalog_text() -> None:
 )
 def test_has_unterminated_comment(text: str, expected: bool) -> None:
     assert has_unterminated_comment(text) is expected
+
+
+def _scanned(text: str) -> list[tuple[str, str, int, bool]]:
+    out, i = [], 0
+    while i < len(text):
+        kind, end, terminated = _scan(text, i)
+        out.append((kind, text[i:end], i, terminated))
+        i = end
+    return out
+
+
+def test_tokenize_fast_path_matches_the_scanner() -> None:
+    rnd = random.Random(7)
+    alphabet = "xX'\"`[];-/*\n \t\r\fab_$0é€\ud800\x00\x7f\x80.,()<>=!|\U0001f600"
+    texts = ["x'00' X'0' xx'' ax'1' é$x_9 [a]b", "-- c\nCREATE TABLE t (a);"]
+    texts += ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 14))) for _ in range(5000)]
+    for text in texts:
+        assert [tuple(t) for t in tokenize(text)] == _scanned(text), repr(text)
