@@ -13,6 +13,7 @@ from d1check.rows import TableRows, table_rows
 from d1check.schema import Schema, changed_names, diff_schemas, format_diff, read_schema
 from d1check.sqlfacts import TRANSACTION_WORDS, Effect, effects, touched_tables, words
 from d1check.statements import Statement, has_unterminated_comment
+from d1check.tracking import records_itself
 
 CHECK_NAMES = ("applies", "rows", "rollback", "idempotent", "d1", "destructive")
 D1_FILE_WARNING_BYTES = 100_000
@@ -159,7 +160,7 @@ def needs_previous_database(migration: Migration, policy: Policy) -> bool:
     if migration.rollback is None:
         return False
     declared = policy.allow_destructive or migration.directive("allow-destructive") is not None
-    return declared or _records_itself(migration, policy.tracking_table)
+    return declared or records_itself(migration.file.statements, policy.tracking_table)
 
 
 def apply_in_place(before: State, migration: Migration, policy: Policy) -> Applied:
@@ -456,16 +457,9 @@ def table_rows_from_state(db: D1Database, table: str, columns: Sequence[str]) ->
         return table_rows(conn, table, columns)
 
 
-def _records_itself(migration: Migration, table: str) -> bool:
-    return any(
-        e.action == "insert" and e.table.lower() == table.lower()
-        for _, e in _all_effects(migration.file.statements)
-    )
-
-
 def _tracking_left(applied: Applied, work: D1Database) -> list[str]:
     table = applied.policy.tracking_table
-    if not _records_itself(applied.migration, table):
+    if not records_itself(applied.migration.file.statements, table):
         return []
     with applied.before.db.internal() as conn:
         before = conn.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]

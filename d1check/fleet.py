@@ -74,6 +74,7 @@ from d1check.tracking import (
     LOCK_TAKE,
     TrackingStyle,
     quote,
+    version_label,
 )
 
 if TYPE_CHECKING:
@@ -429,7 +430,7 @@ def _migrate(job: Job, run: Rollout, outcome: Outcome) -> None:
     client = run.client_for(job.target)
     style = TrackingStyle(job.target.tracking_table)
     first = _plan(job, run, read_snapshot(client, job.db_id, style).live)
-    outcome.from_version = outcome.to_version = _version(first.applied)
+    outcome.from_version = outcome.to_version = version_label(first.applied)
     if first.refusal or not first.pending:
         outcome.status, outcome.error = (
             ("refused", first.refusal) if first.refusal else ("up-to-date", "")
@@ -437,7 +438,7 @@ def _migrate(job: Job, run: Rollout, outcome: Outcome) -> None:
         return
     snapshot = _locked_snapshot(client, job, run, style)
     plan = _plan(job, run, snapshot.live)
-    outcome.from_version = outcome.to_version = _version(plan.applied)
+    outcome.from_version = outcome.to_version = version_label(plan.applied)
     if plan.refusal or not plan.pending:
         _release(client, job.db_id, run.ctx.run_id)
         outcome.status, outcome.error = (
@@ -560,10 +561,6 @@ def _verify(job: Job, plan: Plan, live: LiveState) -> None:
             f"{plan.pending[-1].name}:\n{detail}"
         )
         raise _Failed(plan.pending[-1].name, error)
-
-
-def _version(names: Sequence[str]) -> str:
-    return names[-1].removesuffix(".sql") if names else "(empty)"
 
 
 def _record(journal: Journal, outcome: Outcome) -> None:
@@ -735,7 +732,7 @@ def fleet_drift_report(
     keyed: dict[tuple[str, str], list[tuple[Job, LiveState]]] = {}
     for job, read in zip(jobs, reads, strict=True):
         if not isinstance(read, str):
-            key = (_version(read.applied), read.schema.fingerprint())
+            key = (version_label(read.applied), read.schema.fingerprint())
             keyed.setdefault(key, []).append((job, read))
     groups = [_group(key, members) for key, members in keyed.items()]
     groups.sort(key=lambda g: (-g.count, g.version))
@@ -900,7 +897,7 @@ def _dry_run(
         line = f"refused: {p.refusal}" if p.refusal else f"would apply {todo}"
         write(
             f"d1check: dry run: {p.target.name} ({p.target.database_name}) at "
-            f"{_version(p.applied)}: {line}"
+            f"{version_label(p.applied)}: {line}"
         )
     return not any(p.refusal for p in plans)
 

@@ -33,6 +33,7 @@ from d1check.tracking import (
     audit_insert_sql,
     records_itself,
     tracking_name,
+    version_label,
 )
 
 if TYPE_CHECKING:
@@ -88,10 +89,6 @@ class Expected:
         return self._schemas[count]
 
 
-def _version(names: Sequence[str]) -> str:
-    return names[-1].removesuffix(".sql") if names else "(empty)"
-
-
 def make_client(config: Config, target: Target, options: GateOptions) -> D1Client:
     """A D1 client for `target`, with the run's API budget."""
     account = target.account_id or (config.wrangler.account_id if config.wrangler else None)
@@ -130,7 +127,7 @@ def plan_from_state(
     diffs = diff_schemas(expected.at(len(applied)), live.schema)
     if diffs:
         refusal = (
-            f"{target.name}: the live schema is not the schema of {_version(applied)} "
+            f"{target.name}: the live schema is not the schema of {version_label(applied)} "
             "(someone changed it by hand?), expected → live:\n"
             + format_diff(diffs)
             + "\nfix: write a migration for the change, or undo it on the database"
@@ -279,8 +276,8 @@ def apply_plan(
         target.environment,
         target.database_name,
         "applied",
-        _version(plan.applied),
-        _version(plan.applied),
+        version_label(plan.applied),
+        version_label(plan.applied),
     )
     started = time.monotonic()
     try:
@@ -507,7 +504,7 @@ def _outcome_line(outcome: Outcome) -> str:
 
 
 def _outcome(plan: Plan, status: str, error: str = "") -> Outcome:
-    version = _version(plan.applied)
+    version = version_label(plan.applied)
     t = plan.target
     return Outcome(t.name, t.environment, t.database_name, status, version, version, error=error)
 
@@ -515,7 +512,7 @@ def _outcome(plan: Plan, status: str, error: str = "") -> Outcome:
 def _dry_run(plan: Plan, write: Write) -> Outcome:
     write(
         f"d1check: dry run: {plan.target.name} ({plan.target.database_name}) at "
-        f"{_version(plan.applied)}"
+        f"{version_label(plan.applied)}"
     )
     for migration in plan.pending:
         write(f"  would apply {migration.name}:")

@@ -22,7 +22,7 @@ from d1check.local import applied_names, local_database_path, pending_migrations
 from d1check.remote import D1Client
 from d1check.schema import Difference, Schema, diff_schemas, format_diff, read_schema
 from d1check.targets import Target, resolve_targets, target_names
-from d1check.tracking import AUDIT_TABLE, TrackingStyle
+from d1check.tracking import AUDIT_TABLE, EMPTY_VERSION, TrackingStyle, version_label
 
 __all__ = [
     "ClientFactory",
@@ -40,7 +40,7 @@ __all__ = [
 ClientFactory = Callable[[Target], D1Client]
 TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
 SQLITE_HEADER = b"SQLite format 3\x00"
-EMPTY = "(empty)"
+EMPTY = EMPTY_VERSION
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,6 @@ def default_client_factory(config: Config) -> ClientFactory:
     from d1check.session import GateOptions
 
     return lambda target: make_client(config, target, GateOptions())
-
-
-def _version(names: tuple[str, ...] | list[str]) -> str:
-    return names[-1].removesuffix(".sql") if names else EMPTY
 
 
 # --- status --------------------------------------------------------------------------------
@@ -152,7 +148,7 @@ def local_status(config: Config, family: Family, migrations: MigrationSet) -> St
     drift = "drift" if problems else "none"
     return replace(
         row,
-        applied=_version(applied),
+        applied=version_label(applied),
         pending=pending,
         drift=drift,
         last_applied=last,
@@ -198,7 +194,8 @@ def _local_drift(
     diffs = diff_schemas(expected, read_schema(db, ignore=[style.table]))
     if diffs:
         problems.append(
-            f"{where}: the schema is not the schema of {_version(applied)}, expected → local:\n"
+            f"{where}: the schema is not the schema of {version_label(applied)}, "
+            "expected → local:\n"
             + format_diff(diffs)
             + "\nfix: `d1check reset` rebuilds the local database from the migrations"
         )
@@ -251,7 +248,7 @@ def remote_status(
     pending = _pending_count(migrations, list(plan.applied), style, target.name)
     return replace(
         row,
-        applied=_version(plan.applied),
+        applied=version_label(plan.applied),
         pending=pending,
         drift="drift" if plan.refusal else "none",
         last_applied=last,

@@ -155,6 +155,14 @@ def records_itself(statements: Sequence[Statement], table: str) -> bool:
     )
 
 
+EMPTY_VERSION = "(empty)"
+
+
+def version_label(applied: Sequence[str]) -> str:
+    """The version a list of applied tracking names leaves a database at (`(empty)` for none)."""
+    return applied[-1].removesuffix(".sql") if applied else EMPTY_VERSION
+
+
 def tracking_name(name: str, file_name: str, style: TrackingStyle) -> str:
     """How the tracking table names a migration: wrangler records the file name with `.sql`."""
     return name if style.seed_style else file_name

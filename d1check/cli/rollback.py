@@ -20,7 +20,13 @@ from d1check.remote import D1Client
 from d1check.schema import Schema, diff_schemas, format_diff, read_schema
 from d1check.statements import Statement
 from d1check.targets import Target
-from d1check.tracking import AUDIT_DDL, TrackingStyle, audit_insert_sql, tracking_name
+from d1check.tracking import (
+    AUDIT_DDL,
+    TrackingStyle,
+    audit_insert_sql,
+    tracking_name,
+    version_label,
+)
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ def rollback_records(
 
 
 def _now_at(plan: RollbackPlan) -> str:
-    return plan.applied[-1].removesuffix(".sql") if plan.applied else "(empty)"
+    return version_label(plan.applied)
 
 
 def _verify(plan: RollbackPlan, live: Schema) -> None:
