@@ -74,6 +74,7 @@ from d1check.tracking import (
     LOCK_TAKE,
     TrackingStyle,
     quote,
+    tracking_name,
     version_label,
 )
 
@@ -544,8 +545,6 @@ def _send_once(
 
 
 def _tracking(migration: Migration, style: TrackingStyle) -> str:
-    from d1check.tracking import tracking_name
-
     return tracking_name(migration.name, migration.file_name, style)
 
 
