@@ -10,7 +10,14 @@ from d1check.discovery import Migration, SqlFile
 from d1check.engine import D1Database
 from d1check.errors import SQLError
 from d1check.rows import TableRows, table_rows
-from d1check.schema import Schema, changed_names, diff_schemas, format_diff, read_schema
+from d1check.schema import (
+    Difference,
+    Schema,
+    changed_names,
+    diff_schemas,
+    format_diff,
+    read_schema,
+)
 from d1check.sqlfacts import TRANSACTION_WORDS, Effect, effects, touched_tables, words
 from d1check.statements import Statement, has_unterminated_comment
 from d1check.tracking import records_itself
@@ -395,7 +402,7 @@ def _run_rollback(
     if diffs:
         problems.append(
             "the schema after the rollback differs from the previous version "
-            "(before → after rollback):\n" + format_diff(diffs)
+            "(before → after rollback):\n" + format_diff(diffs) + _rollback_fix(diffs)
         )
     problems += _rows_not_restored(
         applied, after, work, _maybe_changed(applied, undone.changed, restored)
@@ -404,6 +411,26 @@ def _run_rollback(
     if problems:
         return failed("rollback", f"{rollback.path}:\n" + "\n".join(problems))
     return _reapply(applied, after, work, restored)
+
+
+_DROP_WORD = {
+    "table": "TABLE",
+    "index": "INDEX",
+    "trigger": "TRIGGER",
+    "view": "VIEW",
+    "virtual table": "TABLE",
+}
+
+
+def _rollback_fix(diffs: Sequence[Difference]) -> str:
+    """What the rollback should add: drops for objects it leaves, re-creations for lost ones."""
+    left = [d for d in diffs if not d.property and d.before is None]
+    lost = [d for d in diffs if not d.property and d.after is None]
+    fixes = [f"DROP {_DROP_WORD.get(d.kind, d.kind.upper())} IF EXISTS {d.name}" for d in left]
+    fixes += [f"recreate {d.kind} {d.name} as the previous version had it" for d in lost]
+    if not fixes:
+        return "\n  fix: the rollback must undo exactly what the migration changed"
+    return "\n  fix: add to the rollback: " + "; ".join(fixes)
 
 
 def _declared_destructive(applied: Applied) -> bool:

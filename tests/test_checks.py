@@ -348,3 +348,22 @@ def test_a_rollback_that_forgets_an_index_fails_with_the_fix(pytester: pytest.Py
         ]
     )
     assert "Traceback" not in result.stdout.str()
+
+
+def test_a_rollback_that_leaves_a_trigger_names_the_drop_to_add(pytester: pytest.Pytester) -> None:
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(root / "migrations", pytester.path / "migrations")
+    shutil.copytree(root / "rollbacks", pytester.path / "rollbacks")
+    (pytester.path / "rollbacks" / "0004_rollback.sql").write_text(
+        "DROP INDEX IF EXISTS idx_audit_log_record;\nDROP TABLE IF EXISTS audit_log;\n"
+    )
+    result = pytester.runpytest(*INNER)
+    assert outcomes(result)[item("0004_create_audit_log", "rollback")] == "failed"
+    result.stdout.fnmatch_lines(
+        [
+            "*_ 0004_create_audit_log::rollback _*",
+            "d1check rollback: rollbacks/0004_rollback.sql:",
+            "  trigger trg_security_controls_status: added",
+            "  fix: add to the rollback: DROP TRIGGER IF EXISTS trg_security_controls_status",
+        ]
+    )
