@@ -11,12 +11,15 @@ from d1check.engine import D1Database
 from d1check.errors import SQLError
 from d1check.rows import TableRows, table_rows
 from d1check.schema import (
+    Catalog,
     Difference,
     Schema,
     changed_names,
     diff_schemas,
     format_diff,
     read_schema,
+    read_schema_and_catalog,
+    same_catalog,
 )
 from d1check.sqlfacts import TRANSACTION_WORDS, Effect, effects, touched_tables, words
 from d1check.statements import Statement, has_unterminated_comment
@@ -74,6 +77,7 @@ class State:
     db: D1Database
     schema: Schema
     rows: dict[str, TableRows]
+    catalog: Catalog | None = None  # the catalog `schema` was read from
 
 
 @dataclass
@@ -104,15 +108,16 @@ def state_of(
     changed since `previous` (its model is reused).
     """
     if same_schema and previous is not None:
-        schema = previous.schema
+        schema, catalog = previous.schema, previous.catalog
     else:
-        schema = read_schema(db, ignore=ignore)
+        schema, catalog = read_schema_and_catalog(db, ignore=ignore)
     with db.internal() as conn:
         rows = {
-            name: _carried(previous, changed, name, table) or table_rows(conn, name)
+            name: _carried(previous, changed, name, table)
+            or table_rows(conn, name, rowid=not table.without_rowid)
             for name, table in schema.tables.items()
         }
-    return State(db, schema, rows)
+    return State(db, schema, rows, catalog)
 
 
 def _carried(
@@ -396,7 +401,11 @@ def _run_rollback(
             + "".join(f"\n{finding}" for finding in why),
         )
     ignore = [applied.policy.tracking_table]
-    restored = read_schema(work, ignore=ignore) if undone.restructured else after.schema
+    catalog: Catalog | None = after.catalog
+    restored = after.schema
+    if undone.restructured:
+        restored, catalog = read_schema_and_catalog(work, ignore=ignore)
+    maybe = _maybe_changed(applied, undone.changed, restored)
     problems: list[str] = []
     diffs = diff_schemas(applied.before.schema, restored)
     if diffs:
@@ -404,13 +413,58 @@ def _run_rollback(
             "the schema after the rollback differs from the previous version "
             "(before → after rollback):\n" + format_diff(diffs) + _rollback_fix(diffs)
         )
-    problems += _rows_not_restored(
-        applied, after, work, _maybe_changed(applied, undone.changed, restored)
-    )
+    problems += _rows_not_restored(applied, after, work, maybe)
     problems += _tracking_left(applied, work)
     if problems:
         return failed("rollback", f"{rollback.path}:\n" + "\n".join(problems))
+    if _restored_exactly(applied, rollback, work, catalog, maybe):
+        return passed("rollback")
     return _reapply(applied, after, work, restored)
+
+
+def _restored_exactly(
+    applied: Applied,
+    rollback: SqlFile,
+    work: D1Database,
+    catalog: Catalog | None,
+    maybe: set[str] | None,
+) -> bool:
+    """Whether `work` after the rollback is provably the previous version itself: the same
+    catalog text and, in every table whose rows may have changed, the same rows under the same
+    rowids. Applying the migration again would then repeat its first run exactly, so that run
+    is skipped. Anything unproven (a table outside the model, AUTOINCREMENT counters, connection
+    pragmas) answers False, and the migration is applied again."""
+    before = applied.before
+    if maybe is None or before.catalog is None or catalog is None:
+        return False
+    if not same_catalog(catalog, before.catalog):
+        return False
+    if _sets_pragmas(applied.migration.file) or _sets_pragmas(rollback):
+        return False
+    existing = {row[1].lower() for row in catalog if row[0] == "table"}
+    names = {name.lower(): name for name in before.rows}
+    with work.internal() as conn:
+        for lower in maybe & existing:
+            name = names.get(lower)
+            if name is None or before.schema.tables[name].autoincrement:
+                return False
+            table = before.schema.tables[name]
+            kept = before.rows[name].exact
+            if not kept or table_rows(conn, name, rowid=not table.without_rowid).exact != kept:
+                return False
+    return True
+
+
+_NEUTRAL_PRAGMAS = frozenset({"foreign_keys", "defer_foreign_keys"})
+
+
+def _sets_pragmas(file: SqlFile) -> bool:
+    """Whether `file` sets a connection pragma that could change how later statements run."""
+    return any(
+        e.action == "pragma" and e.detail and e.table.lower() not in _NEUTRAL_PRAGMAS
+        for s in file.statements
+        for e in effects(s)
+    )
 
 
 _DROP_WORD = {

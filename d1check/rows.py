@@ -6,7 +6,7 @@ import hashlib
 import itertools
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import apsw
@@ -19,14 +19,21 @@ _MAX_ATTEMPTS = 24
 
 @dataclass(frozen=True)
 class TableRows:
-    """How many rows a table holds and a digest of their values over `columns`."""
+    """How many rows a table holds and a digest of their values over `columns`.
+
+    Two fingerprints are equal when the tables hold the same rows, in any order and under any
+    rowids. `exact`, when known, also covers each row's identity (its rowid; the primary key of a
+    WITHOUT ROWID table is among its values): equal exact digests mean equal contents.
+    """
 
     count: int
     digest: str
     columns: tuple[str, ...]
+    exact: str = field(default="", compare=False)
 
 
 RowFingerprint = Mapping[str, TableRows]
+_ROWID_NAMES = ("_rowid_", "rowid", "oid")
 
 
 def quote_ident(name: str) -> str:
@@ -35,19 +42,47 @@ def quote_ident(name: str) -> str:
 
 
 def table_rows(
-    conn: apsw.Connection, table: str, columns: Sequence[str] | None = None
+    conn: apsw.Connection,
+    table: str,
+    columns: Sequence[str] | None = None,
+    *,
+    rowid: bool | None = None,
 ) -> TableRows:
-    """Count and digest the rows of `table` over `columns` (all stored columns by default)."""
+    """Count and digest the rows of `table` over `columns` (all stored columns by default).
+
+    With `rowid` (True for a rowid table, False for a WITHOUT ROWID one) and all columns, the
+    result also carries the `exact` digest.
+    """
     if columns is None:
         columns = [r[1] for r in conn.execute(f"PRAGMA table_info({quote_ident(table)})")]
+    else:
+        rowid = None
     cols = tuple(sorted(columns))
     if not cols:
         return TableRows(_count(conn, table), "", cols)
     select = ", ".join(quote_ident(c) for c in cols)
-    rows = conn.execute(f"SELECT {select} FROM {quote_ident(table)}").fetchall()
-    encoded = sorted(repr(tuple(_typed(v) for v in row)) for row in rows)
-    digest = hashlib.sha256("\n".join(encoded).encode()).hexdigest()[:16]
-    return TableRows(len(rows), digest, cols)
+    alias = _rowid_alias(cols) if rowid else None
+    if alias is None:
+        rows = conn.execute(f"SELECT {select} FROM {quote_ident(table)}").fetchall()
+        encoded = sorted(repr(tuple(_typed(v) for v in row)) for row in rows)
+        digest = _digest(encoded)
+        return TableRows(len(rows), digest, cols, digest if rowid is False else "")
+    rows = conn.execute(
+        f"SELECT {alias}, {select} FROM {quote_ident(table)} ORDER BY {alias}"
+    ).fetchall()
+    values = [repr(tuple(_typed(v) for v in row[1:])) for row in rows]
+    identified = [f"{row[0]}:{text}" for row, text in zip(rows, values, strict=True)]
+    return TableRows(len(rows), _digest(sorted(values)), cols, _digest(identified))
+
+
+def _rowid_alias(columns: Sequence[str]) -> str | None:
+    """A name that means the rowid in a table with `columns` (None when each is a column)."""
+    taken = {c.lower() for c in columns}
+    return next((name for name in _ROWID_NAMES if name not in taken), None)
+
+
+def _digest(lines: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
 def fingerprint(db: D1Database, schema: Schema) -> dict[str, TableRows]:

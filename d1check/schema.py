@@ -320,21 +320,56 @@ def _is_ignored(name: str, ignore: tuple[str, ...]) -> bool:
     return any(fnmatchcase(lower, pattern.lower()) for pattern in ignore)
 
 
+Catalog = tuple[tuple[Any, ...], ...]
+"""The rows of `sqlite_schema` (type, name, tbl_name, sql): equal catalogs, equal schemas."""
+
+
 def read_schema(db: D1Database | apsw.Connection, *, ignore: Iterable[str] = ()) -> Schema:
     """The structural schema of `db` (its `main` database), without ignored objects."""
+    return read_schema_and_catalog(db, ignore=ignore)[0]
+
+
+def read_schema_and_catalog(
+    db: D1Database | apsw.Connection, *, ignore: Iterable[str] = ()
+) -> tuple[Schema, Catalog]:
+    """`read_schema`, and the catalog it was read from (every object, ignored ones too)."""
     if isinstance(db, D1Database):
         with db.internal() as conn:
             return _read(conn, tuple(ignore))
     return _read(db, tuple(ignore))
 
 
+def same_catalog(first: Catalog, second: Catalog) -> bool:
+    """Whether two catalogs define the same objects with the same SQL, up to whitespace, comments,
+    keyword case and identifier quoting, and the order of the objects, except that triggers on
+    each table keep their order (the order SQLite fires them in)."""
+    if first == second:
+        return True
+    if len(first) != len(second):
+        return False
+    return _normal_catalog(first) == _normal_catalog(second) and _trigger_order(
+        first
+    ) == _trigger_order(second)
+
+
+def _normal_catalog(catalog: Catalog) -> list[tuple[str, str, str, str]]:
+    return sorted((kind, name, table, _normalized(sql or "")) for kind, name, table, sql in catalog)
+
+
+def _trigger_order(catalog: Catalog) -> list[tuple[str, str]]:
+    return sorted(
+        ((row[2], row[1]) for row in catalog if row[0] == "trigger"), key=lambda pair: pair[0]
+    )
+
+
 def _rows(conn: apsw.Connection, sql: str, params: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
     return conn.execute(sql, params).fetchall()
 
 
-def _read(conn: apsw.Connection, ignore: tuple[str, ...]) -> Schema:
+def _read(conn: apsw.Connection, ignore: tuple[str, ...]) -> tuple[Schema, Catalog]:
     catalog = _rows(conn, "SELECT type, name, tbl_name, sql FROM main.sqlite_schema")
-    key = (tuple(catalog), ignore)
+    frozen = tuple(catalog)
+    key = (frozen, ignore)
     found = _SCHEMAS.get(key)
     if found is None:
         found = _build_changed(conn, catalog, ignore)
@@ -346,7 +381,7 @@ def _read(conn: apsw.Connection, ignore: tuple[str, ...]) -> Schema:
     if len(_LAST) > _SCHEMAS_LIMIT:
         _LAST.clear()
     _LAST[ignore] = (catalog, found)
-    return found
+    return found, frozen
 
 
 # A schema model is a function of the catalog's text (PRAGMA table_list derives from it too): the

@@ -207,9 +207,11 @@ def test_a_step_fingerprints_only_the_tables_it_touches(
     calls: list[str] = []
     real = rows.table_rows
 
-    def counting(conn: object, table: str, columns: object = None) -> rows.TableRows:
+    def counting(
+        conn: object, table: str, columns: object = None, *, rowid: bool | None = None
+    ) -> rows.TableRows:
         calls.append(table)
-        return real(conn, table, columns)  # type: ignore[arg-type]
+        return real(conn, table, columns, rowid=rowid)  # type: ignore[arg-type]
 
     monkeypatch.setattr(checks, "table_rows", counting)
     per_step = []
@@ -252,3 +254,118 @@ def test_tracked_fingerprints_match_a_full_reread() -> None:
         work, ["d1_migrations"], before, run_tracked(work, migrations, "<t>")
     )
     assert tracked.rows == reread.rows
+
+
+def runs_of(monkeypatch: pytest.MonkeyPatch, path_part: str) -> list[str]:
+    """Every `D1Database.run` of a file whose path contains `path_part`, from now on."""
+    seen: list[str] = []
+    real = D1Database.run
+
+    def counting(self: D1Database, statements: object, *, source: str) -> None:
+        if path_part in source:
+            seen.append(source)
+        real(self, statements, source=source)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(D1Database, "run", counting)
+    return seen
+
+
+PARENTS = (
+    "CREATE TABLE IF NOT EXISTS kinds (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE);\n"
+    "CREATE TABLE IF NOT EXISTS rules (id INTEGER PRIMARY KEY,\n"
+    "    kind_id INTEGER NOT NULL REFERENCES kinds(id));\n"
+)
+
+
+def test_an_exact_rollback_is_not_followed_by_a_second_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = project(
+        tmp_path,
+        {
+            "migrations/0001_base.sql": SCHEMA_0001,
+            "migrations/0002_add_note.sql": "-- d1check: not-idempotent ADD COLUMN\n"
+            "ALTER TABLE a ADD COLUMN note TEXT;\n",
+            "rollbacks/0002_rollback.sql": "ALTER TABLE a DROP COLUMN note;\n",
+        },
+    )
+    runs = runs_of(monkeypatch, "0002_add_note")
+    assert history.results(history.migrations.find("0002"))["rollback"].outcome == "passed"
+    assert len(runs) == 1  # the apply; the rollback restored the previous version exactly
+
+
+@pytest.mark.parametrize(
+    ("migration", "rollback"),
+    [
+        # the rollback restores the values under new rowids
+        (
+            "-- d1check: not-idempotent appends\nUPDATE notes SET body = body || '!';\n",
+            "CREATE TABLE notes_old AS SELECT rowid AS r, body FROM notes;\nDELETE FROM notes;\n"
+            "INSERT INTO notes (rowid, body)\n"
+            "    SELECT r + 10, substr(body, 1, length(body) - 1) FROM notes_old;\n"
+            "DROP TABLE notes_old;\n",
+        ),
+        # the rollback leaves a text difference the structural model does not see
+        ("-- d1check: not-idempotent ADD COLUMN\nALTER TABLE a ADD COLUMN note TEXT;\n", None),
+    ],
+)
+def test_a_rollback_not_proven_exact_is_followed_by_a_second_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migration: str, rollback: str | None
+) -> None:
+    rebuild = (
+        "-- d1check: allow-destructive rollback rebuild\n"
+        "PRAGMA defer_foreign_keys = true;\n"
+        "CREATE TABLE a_new (id INTEGER PRIMARY KEY ASC, name TEXT);\n"
+        "INSERT INTO a_new SELECT id, name FROM a;\nDROP TABLE a;\n"
+        "ALTER TABLE a_new RENAME TO a;\n"
+    )
+    history = project(
+        tmp_path,
+        {
+            "migrations/0001_base.sql": SCHEMA_0001
+            + "CREATE TABLE IF NOT EXISTS notes (body TEXT);\n",
+            "migrations/0002_change.sql": migration,
+            "rollbacks/0002_rollback.sql": rollback or rebuild,
+        },
+    )
+    runs = runs_of(monkeypatch, "0002_change")
+    result = history.results(history.migrations.find("0002"))["rollback"]
+    assert result.outcome == "passed", result.message
+    assert len(runs) == 2
+
+
+def test_the_second_apply_catches_a_hard_coded_id_after_an_autoincrement_rollback(
+    tmp_path: Path,
+) -> None:
+    history = project(
+        tmp_path,
+        {
+            "migrations/0001_kinds.sql": PARENTS,
+            "migrations/0002_fee_rule.sql": "-- d1check: not-idempotent seeds\n"
+            "INSERT INTO kinds (name) VALUES ('fee');\n"
+            "INSERT INTO rules (kind_id) VALUES (2);\n",
+            "rollbacks/0002_rollback.sql": "DELETE FROM rules WHERE kind_id = 2;\n"
+            "DELETE FROM kinds WHERE name = 'fee';\n",
+        },
+    )
+    result = history.results(history.migrations.find("0002"))["rollback"]
+    assert result.failed
+    assert "after the rollback, the migration no longer applies" in result.message
+    assert "FOREIGN KEY constraint failed" in result.message
+
+
+def test_a_rollback_that_resets_the_autoincrement_counter_passes(tmp_path: Path) -> None:
+    history = project(
+        tmp_path,
+        {
+            "migrations/0001_kinds.sql": PARENTS,
+            "migrations/0002_fee_rule.sql": "-- d1check: not-idempotent seeds\n"
+            "INSERT INTO kinds (name) VALUES ('fee');\n"
+            "INSERT INTO rules (kind_id) VALUES (2);\n",
+            "rollbacks/0002_rollback.sql": "DELETE FROM rules WHERE kind_id = 2;\n"
+            "DELETE FROM kinds WHERE name = 'fee';\n"
+            "UPDATE sqlite_sequence SET seq = (SELECT max(id) FROM kinds) WHERE name = 'kinds';\n",
+        },
+    )
+    result = history.results(history.migrations.find("0002"))["rollback"]
+    assert result.outcome == "passed", result.message
