@@ -90,6 +90,23 @@ class Applied:
     error: SQLError | None
     policy: Policy = field(default_factory=Policy)
     changed: frozenset[str] | None = None  # tables (lower case) whose rows may differ; None: any
+    previous_image: bytes | None = None  # the previous version, kept when applied in place
+    _previous: D1Database | None = field(default=None, init=False, repr=False)
+
+    def previous_database(self) -> D1Database:
+        """The database at the previous version: `before.db`, or (when the migration was applied
+        in place) a database opened once from the image kept before it ran."""
+        if self.previous_image is None:
+            return self.before.db
+        if self._previous is None:
+            self._previous = D1Database.from_bytes(self.previous_image)
+        return self._previous
+
+    def close_previous(self) -> None:
+        """Close the database `previous_database` opened from the kept image, if any."""
+        if self._previous is not None:
+            self._previous.close()
+            self._previous = None
 
 
 def state_of(
@@ -110,25 +127,36 @@ def state_of(
     if same_schema and previous is not None:
         schema, catalog = previous.schema, previous.catalog
     else:
-        schema, catalog = read_schema_and_catalog(db, ignore=ignore)
+        base = None
+        if previous is not None and previous.catalog is not None:
+            base = (previous.catalog, previous.schema)
+        schema, catalog = read_schema_and_catalog(db, ignore=ignore, base=base)
+    carried = _carried_rows(previous, changed, schema)
     with db.internal() as conn:
         rows = {
-            name: _carried(previous, changed, name, table)
-            or table_rows(conn, name, rowid=not table.without_rowid)
+            name: carried.get(name) or table_rows(conn, name, rowid=not table.without_rowid)
             for name, table in schema.tables.items()
         }
     return State(db, schema, rows, catalog)
 
 
-def _carried(
-    previous: State | None, changed: frozenset[str] | None, name: str, table: object
-) -> TableRows | None:
-    if previous is None or changed is None or name.lower() in changed:
-        return None
-    before = previous.schema.tables.get(name)
-    if before is None or (before is not table and before != table):
-        return None
-    return previous.rows.get(name)
+def _carried_rows(
+    previous: State | None, changed: frozenset[str] | None, schema: Schema
+) -> dict[str, TableRows]:
+    """The fingerprints of `previous` still valid in `schema`: tables not in `changed` whose
+    structure is the same."""
+    if previous is None or changed is None:
+        return {}
+    if previous.schema is schema:
+        return {name: r for name, r in previous.rows.items() if name.lower() not in changed}
+    before = previous.schema.tables
+    return {
+        name: previous.rows[name]
+        for name, table in schema.tables.items()
+        if name in previous.rows
+        and name.lower() not in changed
+        and (before.get(name) is table or before.get(name) == table)
+    }
 
 
 @dataclass(frozen=True)
@@ -175,19 +203,23 @@ def needs_previous_database(migration: Migration, policy: Policy) -> bool:
     return declared or records_itself(migration.file.statements, policy.tracking_table)
 
 
-def apply_in_place(before: State, migration: Migration, policy: Policy) -> Applied:
+def apply_in_place(
+    before: State, migration: Migration, policy: Policy, *, keep_previous: bool = False
+) -> Applied:
     """Apply `migration` to `before.db` itself (on failure it is left as it was).
 
     `before` keeps the previous version's schema and row fingerprints, which is all the checks
-    read unless `needs_previous_database` says otherwise; the caller must not use `before.db` as
+    read unless `needs_previous_database` says otherwise: then `keep_previous` keeps an image of
+    the database first, opened only if a check reads it. The caller must not use `before.db` as
     the previous version afterwards.
     """
+    image = before.db.to_bytes() if keep_previous else None
     try:
         ran = run_tracked(before.db, migration.file.statements, str(migration.path))
     except SQLError as error:
         return Applied(migration, before, None, error, policy)
     after = state_after(before.db, [policy.tracking_table], before, ran)
-    return Applied(migration, before, after, None, policy, ran.changed)
+    return Applied(migration, before, after, None, policy, ran.changed, image)
 
 
 def apply_migration(before: State, migration: Migration, policy: Policy) -> Applied:
@@ -404,7 +436,8 @@ def _run_rollback(
     catalog: Catalog | None = after.catalog
     restored = after.schema
     if undone.restructured:
-        restored, catalog = read_schema_and_catalog(work, ignore=ignore)
+        base = None if catalog is None else (catalog, after.schema)
+        restored, catalog = read_schema_and_catalog(work, ignore=ignore, base=base)
     maybe = _maybe_changed(applied, undone.changed, restored)
     problems: list[str] = []
     diffs = diff_schemas(applied.before.schema, restored)
@@ -519,7 +552,11 @@ def _rows_not_restored(
                 if kept is None:
                     continue
                 columns = [c for c in columns if c in kept.columns]
-                expected = table_rows_from_state(applied.before.db, table, columns)
+                expected = (
+                    rows
+                    if len(columns) == len(rows.columns)
+                    else table_rows_from_state(applied.previous_database(), table, columns)
+                )
             else:
                 expected = rows
             actual = table_rows(conn, table, columns)
@@ -542,7 +579,7 @@ def _tracking_left(applied: Applied, work: D1Database) -> list[str]:
     table = applied.policy.tracking_table
     if not records_itself(applied.migration.file.statements, table):
         return []
-    with applied.before.db.internal() as conn:
+    with applied.previous_database().internal() as conn:
         before = conn.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
     with work.internal() as conn:
         now = conn.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
@@ -817,7 +854,10 @@ CHECKS: dict[str, Callable[[Applied], CheckResult]] = {
 
 def run_checks(applied: Applied) -> dict[str, CheckResult]:
     """Every check on one applied migration."""
-    return {name: check(applied) for name, check in CHECKS.items()}
+    try:
+        return {name: check(applied) for name, check in CHECKS.items()}
+    finally:
+        applied.close_previous()
 
 
 def check_migration(

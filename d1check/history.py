@@ -18,7 +18,6 @@ from d1check.checks import (
     Policy,
     State,
     apply_in_place,
-    apply_migration,
     needs_previous_database,
     run_checks,
     skipped,
@@ -192,10 +191,8 @@ class History:
             assert self._seeds is not None
             self._index_seeds(self._seeds)
         before = self._prepare(self._state)
-        if needs_previous_database(migration, self.policy):
-            applied = apply_migration(before, migration, self.policy)
-        else:
-            applied = apply_in_place(before, migration, self.policy)
+        keep = check and needs_previous_database(migration, self.policy)
+        applied = apply_in_place(before, migration, self.policy, keep_previous=keep)
         if not check:
             self._advance(applied)
             return

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -173,8 +173,7 @@ def _object_digest(obj: object) -> bytes:
     """The digest of one schema object, kept on the (immutable) object once computed."""
     cached: bytes | None = obj.__dict__.get("_d1check_digest")
     if cached is None:
-        text = json.dumps(asdict(obj), sort_keys=True, default=str, separators=(",", ":"))  # type: ignore[call-overload]
-        cached = hashlib.sha256(text.encode("utf-8")).digest()
+        cached = hashlib.sha256(repr(obj).encode("utf-8")).digest()
         object.__setattr__(obj, "_d1check_digest", cached)
     return cached
 
@@ -256,11 +255,16 @@ class _TableText:
     collations: Mapping[str, str]
     generated: Mapping[str, str]
     autoincrement: bool
+    without_rowid: bool = False
+    strict: bool = False
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse_table_sql(sql: str) -> _TableText:
+    """What a CREATE TABLE text says beyond the PRAGMAs."""
     tokens = _tokens(sql)
-    body, _ = _first_group(tokens)
+    body, end = _first_group(tokens)
+    options = [_upper(t) for t in tokens[end + 1 :]]
     checks: list[str] = []
     collations: dict[str, str] = {}
     generated: dict[str, str] = {}
@@ -276,7 +280,15 @@ def _parse_table_sql(sql: str) -> _TableText:
         if expressions:
             generated[name] = expressions[0]
     autoincrement = any(_upper(t) == "AUTOINCREMENT" for t in body)
-    return _TableText(tuple(sorted(checks)), collations, generated, autoincrement)
+    without_rowid = any(a == "WITHOUT" and b == "ROWID" for a, b in itertools.pairwise(options))
+    return _TableText(
+        tuple(sorted(checks)),
+        collations,
+        generated,
+        autoincrement,
+        without_rowid,
+        "STRICT" in options,
+    )
 
 
 def _index_parts(sql: str) -> tuple[list[str], str | None]:
@@ -330,13 +342,20 @@ def read_schema(db: D1Database | apsw.Connection, *, ignore: Iterable[str] = ())
 
 
 def read_schema_and_catalog(
-    db: D1Database | apsw.Connection, *, ignore: Iterable[str] = ()
+    db: D1Database | apsw.Connection,
+    *,
+    ignore: Iterable[str] = (),
+    base: tuple[Catalog, Schema] | None = None,
 ) -> tuple[Schema, Catalog]:
-    """`read_schema`, and the catalog it was read from (every object, ignored ones too)."""
+    """`read_schema`, and the catalog it was read from (every object, ignored ones too).
+
+    `base`, a catalog read earlier from `db` (with the same `ignore`) and its schema, makes the
+    read model only the objects that changed since.
+    """
     if isinstance(db, D1Database):
         with db.internal() as conn:
-            return _read(conn, tuple(ignore))
-    return _read(db, tuple(ignore))
+            return _read(conn, tuple(ignore), base)
+    return _read(db, tuple(ignore), base)
 
 
 def same_catalog(first: Catalog, second: Catalog) -> bool:
@@ -347,13 +366,14 @@ def same_catalog(first: Catalog, second: Catalog) -> bool:
         return True
     if len(first) != len(second):
         return False
-    return _normal_catalog(first) == _normal_catalog(second) and _trigger_order(
-        first
-    ) == _trigger_order(second)
+    rows, others = set(first), set(second)
+    if _normal_rows(rows - others) != _normal_rows(others - rows):
+        return False
+    return _trigger_order(first) == _trigger_order(second)
 
 
-def _normal_catalog(catalog: Catalog) -> list[tuple[str, str, str, str]]:
-    return sorted((kind, name, table, _normalized(sql or "")) for kind, name, table, sql in catalog)
+def _normal_rows(rows: Iterable[tuple[Any, ...]]) -> list[tuple[str, str, str, str]]:
+    return sorted((kind, name, table, _normalized(sql or "")) for kind, name, table, sql in rows)
 
 
 def _trigger_order(catalog: Catalog) -> list[tuple[str, str]]:
@@ -366,13 +386,15 @@ def _rows(conn: apsw.Connection, sql: str, params: tuple[str, ...] = ()) -> list
     return conn.execute(sql, params).fetchall()
 
 
-def _read(conn: apsw.Connection, ignore: tuple[str, ...]) -> tuple[Schema, Catalog]:
+def _read(
+    conn: apsw.Connection, ignore: tuple[str, ...], base: tuple[Catalog, Schema] | None = None
+) -> tuple[Schema, Catalog]:
     catalog = _rows(conn, "SELECT type, name, tbl_name, sql FROM main.sqlite_schema")
     frozen = tuple(catalog)
-    key = (frozen, ignore)
+    key = (frozenset(catalog), ignore)
     found = _SCHEMAS.get(key)
     if found is None:
-        found = _build_changed(conn, catalog, ignore)
+        found = _build_changed(conn, catalog, ignore, base or _LAST.get(ignore))
         if found is None:
             found = _build(conn, catalog, _rows(conn, "PRAGMA main.table_list"), ignore)
         if len(_SCHEMAS) >= _SCHEMAS_LIMIT:
@@ -380,7 +402,7 @@ def _read(conn: apsw.Connection, ignore: tuple[str, ...]) -> tuple[Schema, Catal
         _SCHEMAS[key] = found
     if len(_LAST) > _SCHEMAS_LIMIT:
         _LAST.clear()
-    _LAST[ignore] = (catalog, found)
+    _LAST[ignore] = (frozen, found)
     return found, frozen
 
 
@@ -390,14 +412,17 @@ def _read(conn: apsw.Connection, ignore: tuple[str, ...]) -> tuple[Schema, Catal
 # rows differ.
 _SCHEMAS: dict[tuple[object, ...], Schema] = {}
 _SCHEMAS_LIMIT = 8
-_LAST: dict[tuple[str, ...], tuple[list[tuple[Any, ...]], Schema]] = {}
+_LAST: dict[tuple[str, ...], tuple[Catalog, Schema]] = {}
 
 
 def _build_changed(
-    conn: apsw.Connection, catalog: list[tuple[Any, ...]], ignore: tuple[str, ...]
+    conn: apsw.Connection,
+    catalog: list[tuple[Any, ...]],
+    ignore: tuple[str, ...],
+    last: tuple[Catalog, Schema] | None,
 ) -> Schema | None:
-    """The model of `catalog` from the last one read (None when a full build is needed)."""
-    last = _LAST.get(ignore)
+    """The model of `catalog` from `last`, an earlier catalog and its model (None when a full
+    build is needed)."""
     if last is None or last[1].virtual_tables:
         return None
     changed = set(catalog).symmetric_difference(last[0])
@@ -416,16 +441,11 @@ def _build_changed(
     }
     index_sql = _index_sql_by_table([r for r in catalog if r[0] == "index" and r[2] in affected])
     for name in affected:
-        listed = _rows(
-            conn, "SELECT type, wr, strict FROM pragma_table_list(?) WHERE schema = 'main'", (name,)
-        )
-        if ("table", name) not in sql_of or not listed or listed[0][0] != "table":
+        if ("table", name) not in sql_of or is_ignored(name, ignore):
             continue
-        if is_ignored(name, ignore):
-            continue
-        without_rowid, strict = bool(listed[0][1]), bool(listed[0][2])
+        text = _parse_table_sql(sql_of[("table", name)])
         tables[name], table_indexes = _table_model(
-            conn, name, sql_of, index_sql.get(name, ()), without_rowid, strict
+            conn, name, sql_of, index_sql.get(name, ()), text.without_rowid, text.strict
         )
         indexes.update({i.name: i for i in table_indexes if not is_ignored(i.name, ignore)})
     kinds = {r[0] for r in changed}

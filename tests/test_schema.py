@@ -5,6 +5,7 @@ from __future__ import annotations
 import apsw
 import pytest
 
+from d1check import schema
 from d1check.engine import D1Database
 from d1check.schema import (
     Column,
@@ -296,3 +297,33 @@ def test_format_diff() -> None:
         "  table t2: added",
         "  … and 2 more",
     ]
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID",
+        "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT) without /* options */ rowid",
+        "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT) STRICT",
+        "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT) STRICT, WITHOUT ROWID",
+        "CREATE TABLE t (k INTEGER PRIMARY KEY, strict TEXT, [without] INT, rowid_x INT)",
+        "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT CHECK (v <> 'WITHOUT ROWID'))",
+        'CREATE TABLE "t" ("k" INTEGER PRIMARY KEY, "v" TEXT DEFAULT (\'strict\'))',
+    ],
+)
+def test_a_schema_modelled_from_a_change_equals_one_read_whole(
+    table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = build("".join(f"CREATE TABLE other{i} (id INTEGER PRIMARY KEY);" for i in range(5)))
+    read_schema(db)  # the model the next read starts from (changes are read from it)
+    db.run_script(f"{table};\nCREATE INDEX t_v ON t (k);")
+    changed = read_schema(db)
+    monkeypatch.setattr(schema, "_LAST", {})
+    monkeypatch.setattr(schema, "_SCHEMAS", {})
+    whole = read_schema(db)
+    with db.internal() as conn:
+        listed = conn.execute("SELECT wr, strict FROM pragma_table_list('t')").fetchall()[0]
+    assert changed == whole
+    assert (changed.tables["t"].without_rowid, changed.tables["t"].strict) == tuple(
+        map(bool, listed)
+    )
