@@ -134,6 +134,17 @@ _NAME_ARGS: dict[int, tuple[int, ...]] = {
     apsw.SQLITE_DELETE: (0,),
     apsw.SQLITE_READ: (0,),
 }
+# Reading and writing rows: refused only on D1's own tables (the authorizer's most frequent calls).
+_DATA_ACTIONS = frozenset(
+    {
+        apsw.SQLITE_READ,
+        apsw.SQLITE_SELECT,
+        apsw.SQLITE_INSERT,
+        apsw.SQLITE_UPDATE,
+        apsw.SQLITE_DELETE,
+        apsw.SQLITE_RECURSIVE,
+    }
+)
 _CREATE_ACTIONS = frozenset(
     {
         apsw.SQLITE_CREATE_INDEX,
@@ -401,6 +412,8 @@ class D1Database:
     def _authorize(
         self, action: int, arg1: str | None, arg2: str | None, db: str | None, _trig: str | None
     ) -> int:
+        if action in _DATA_ACTIONS and not _is_internal_name(arg1):
+            return apsw.SQLITE_OK
         if db == "temp" and action in _CREATE_ACTIONS:
             action = apsw.SQLITE_CREATE_TEMP_TABLE
         reason = self._refusal_reason(action, arg1, arg2)
@@ -628,28 +641,13 @@ class D1Database:
         except apsw.Error as exc:
             raise self._error(exc, sql, "<sql>", None) from None
 
-    @contextmanager
-    def internal(self) -> Iterator[apsw.Connection]:
-        """The connection for d1check's own bookkeeping: no D1 authorizer, statement limits lifted.
+    def internal(self) -> _Internal:
+        """The connection for d1check's own bookkeeping: no D1 authorizer, statement limits lifted
+        (a context manager giving the connection; blocks may nest).
 
         Foreign keys stay on; data limits (string/row size, columns) stay D1's.
         """
-        conn = self.connection
-        self._internal_depth += 1
-        if self._internal_depth == 1:
-            conn.authorizer = None
-            for limit, value in _INTERNAL_LIMITS.items():
-                conn.limit(limit, value)
-        try:
-            yield conn
-        finally:
-            self._internal_depth -= 1
-            if self._internal_depth == 0:
-                for limit in _INTERNAL_LIMITS:
-                    conn.limit(limit, D1_LIMITS[limit])
-                if conn.getautocommit():
-                    conn.execute("PRAGMA foreign_keys = ON")
-                conn.authorizer = self._authorize
+        return _Internal(self)
 
     def close(self) -> None:
         """Close the connection."""
@@ -660,3 +658,31 @@ class D1Database:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class _Internal:
+    """`D1Database.internal()`: lifts D1's authorizer and statement limits while inside."""
+
+    __slots__ = ("db",)
+
+    def __init__(self, db: D1Database) -> None:
+        self.db = db
+
+    def __enter__(self) -> apsw.Connection:
+        db = self.db
+        conn = db.connection
+        db._internal_depth += 1
+        if db._internal_depth == 1:
+            conn.authorizer = None
+            for limit, value in _INTERNAL_LIMITS.items():
+                conn.limit(limit, value)
+        return conn
+
+    def __exit__(self, *exc: object) -> None:
+        db = self.db
+        conn = db.connection
+        db._internal_depth -= 1
+        if db._internal_depth == 0:
+            for limit in _INTERNAL_LIMITS:
+                conn.limit(limit, D1_LIMITS[limit])
+            conn.authorizer = db._authorize

@@ -120,11 +120,15 @@ def load_export(
     try:
         with db.internal() as conn:
             conn.execute("PRAGMA foreign_keys = OFF")
-            conn.execute("BEGIN")
-            for statement in split_statements(text):
-                _apply(conn, statement, _plan(statement, data, keep), path)
-            conn.execute("COMMIT")
-            conn.execute("PRAGMA foreign_keys = ON")
+            try:
+                conn.execute("BEGIN")
+                for statement in split_statements(text):
+                    _apply(conn, statement, _plan(statement, data, keep), path)
+                conn.execute("COMMIT")
+            finally:
+                if not conn.getautocommit():
+                    conn.execute("ROLLBACK")
+                conn.execute("PRAGMA foreign_keys = ON")
     except BaseException:
         db.close()
         raise

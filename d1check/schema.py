@@ -158,8 +158,8 @@ class Schema:
         digest = hashlib.sha256()
         for attr in ("tables", "indexes", "triggers", "views", "virtual_tables"):
             objects: Mapping[str, Any] = getattr(self, attr)
-            digest.update(attr.encode() + b"\0")
-            digest.update(b"".join([_object_digest(objects[name]) for name in sorted(objects)]))
+            total = sum(map(_object_digest, objects.values())) % _DIGEST_SPACE
+            digest.update(attr.encode() + b"\0" + total.to_bytes(32, "big"))
         return digest.hexdigest()
 
     def is_empty(self) -> bool:
@@ -169,11 +169,15 @@ class Schema:
         )
 
 
-def _object_digest(obj: object) -> bytes:
-    """The digest of one schema object, kept on the (immutable) object once computed."""
-    cached: bytes | None = obj.__dict__.get("_d1check_digest")
+_DIGEST_SPACE = 1 << 256
+
+
+def _object_digest(obj: object) -> int:
+    """The digest of one schema object as a number, kept on the (immutable) object once computed:
+    a schema's fingerprint sums them, so the order of its objects does not matter."""
+    cached: int | None = obj.__dict__.get("_d1check_digest")
     if cached is None:
-        cached = hashlib.sha256(repr(obj).encode("utf-8")).digest()
+        cached = int.from_bytes(hashlib.sha256(repr(obj).encode("utf-8")).digest(), "big")
         object.__setattr__(obj, "_d1check_digest", cached)
     return cached
 
