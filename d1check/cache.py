@@ -1,11 +1,12 @@
 """A content-addressed cache of check results and states: an unchanged prefix is not re-applied.
 
 The key of version k hashes the key of version k-1 with migration k and its rollback; the key of the
-empty history hashes the engine, d1check's version, the policy and the seed files. Results of
-migration k are stored under its key, and every `CHECKPOINT_EVERY` versions the state after it (the
-database with its synthesized rows) as well. Writes are atomic (a temporary name, then a rename),
-so pytest-xdist workers can share the directory. The history is cut into segments with a file lock
-each: a worker computes a segment nobody holds, and waits only when every missing one is held.
+empty history hashes the engine, d1check's version, the policy and the seed files. Results are
+stored by chunks of `CHECKPOINT_EVERY` versions (from the start), each under the key of its last
+version, and with each chunk the state after it (the database with its synthesized rows). Writes
+are atomic (a temporary name, then a rename), so pytest-xdist workers can share the directory.
+The history is cut into segments with a file lock each: a worker computes a segment nobody holds,
+and waits only when every missing one is held.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ from d1check.discovery import Migration
 from d1check.engine import engine_description
 
 CHECKPOINT_EVERY = 50
+Found = tuple[dict[str, CheckResult], str]
+"""One version's check results (by check name) and the schema fingerprint after it."""
+
+
+def chunk_bounds(total: int) -> list[tuple[int, int]]:
+    """The chunks `[start, end)` of a history of `total` versions: every `CHECKPOINT_EVERY`."""
+    return [
+        (start, min(start + CHECKPOINT_EVERY, total)) for start in range(0, total, CHECKPOINT_EVERY)
+    ]
 
 
 def base_key(policy: Policy, seed_files: Sequence[Path], migrations_dir: Path) -> str:
@@ -72,29 +82,32 @@ class ResultCache:
         (directory / "results").mkdir(parents=True, exist_ok=True)
         (directory / "states").mkdir(parents=True, exist_ok=True)
 
-    def _results_path(self, key: str) -> Path:
-        return self.directory / "results" / f"{key}.json"
+    def _chunk_path(self, key: str) -> Path:
+        return self.directory / "results" / f"{key}.chunk.json"
 
     def _state_path(self, key: str) -> Path:
         return self.directory / "states" / f"{key}.sqlite"
 
-    def load_results(self, key: str) -> tuple[dict[str, CheckResult], str] | None:
-        """The results and schema fingerprint stored under `key`, if any."""
+    def load_chunk(self, keys: Sequence[str]) -> list[Found] | None:
+        """The results and schema fingerprints of the versions whose keys are `keys` (a chunk, as
+        stored by `store_chunk`), if kept."""
         try:
-            data = json.loads(self._results_path(key).read_text(encoding="utf-8"))
+            data = json.loads(self._chunk_path(keys[-1]).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        return _results(data["results"]), str(data["fingerprint"])
+        if [item["key"] for item in data] != list(keys):
+            return None
+        return [(_results(item["results"]), str(item["fingerprint"])) for item in data]
 
-    def store_results(self, key: str, results: dict[str, CheckResult], fingerprint: str) -> None:
-        """Keep one migration's results (atomically)."""
-        payload = {
-            "results": {n: asdict(r) for n, r in results.items()},
-            "fingerprint": fingerprint,
-        }
-        _atomic_write(self._results_path(key), json.dumps(payload).encode())
+    def store_chunk(self, keys: Sequence[str], found: Sequence[Found]) -> None:
+        """Keep the results of consecutive versions in one file (atomically)."""
+        payload = [
+            {"key": key, "results": {n: asdict(r) for n, r in results.items()}, "fingerprint": fp}
+            for key, (results, fp) in zip(keys, found, strict=True)
+        ]
+        _atomic_write(self._chunk_path(keys[-1]), json.dumps(payload).encode())
 
-    def load_summary(self, key: str) -> list[tuple[dict[str, CheckResult], str]] | None:
+    def load_summary(self, key: str) -> list[Found] | None:
         """Every version's results and fingerprint of the history whose last key is `key`."""
         try:
             data = json.loads((self.directory / "results" / f"{key}.all.json").read_text("utf-8"))
@@ -102,7 +115,7 @@ class ResultCache:
             return None
         return [(_results(item["results"]), str(item["fingerprint"])) for item in data]
 
-    def store_summary(self, key: str, found: list[tuple[dict[str, CheckResult], str]]) -> None:
+    def store_summary(self, key: str, found: list[Found]) -> None:
         """Keep a whole history's results in one file, so a rerun reads one file."""
         payload = [
             {"results": {n: asdict(r) for n, r in results.items()}, "fingerprint": fingerprint}

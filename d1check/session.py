@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from d1check.cache import CHECKPOINT_EVERY, ResultCache, chain
+from d1check.cache import CHECKPOINT_EVERY, Found, ResultCache, chain, chunk_bounds
 from d1check.checks import CHECK_NAMES, CheckResult, Policy, failed, passed, skipped
 from d1check.config import Config, Family, load_config
 from d1check.discovery import Migration, MigrationSet, discover, wrangler_order_key
@@ -135,9 +135,11 @@ class Session:
         )
         summary = cache.load_summary(keys[-1]) if keys else None
         if summary is not None and len(summary) == len(keys):
-            found: list[tuple[dict[str, CheckResult], str] | None] = list(summary)
+            found: Missing = list(summary)
         else:
-            found = [cache.load_results(k) for k in keys]
+            found = [None] * len(keys)
+            for start, end in chunk_bounds(len(keys)):
+                _load_chunk(cache, keys, found, start, end)
             if any(f is None for f in found):
                 _Segments(cache, history, keys, found, self.segment_size).compute()
             complete = [f for f in found if f is not None]
@@ -191,7 +193,14 @@ class Session:
         return failed("production", _drift_message(path, export.applied, history))
 
 
-Found = list[tuple[dict[str, CheckResult], str] | None]
+Missing = list[Found | None]
+
+
+def _load_chunk(cache: ResultCache, keys: list[str], found: Missing, start: int, end: int) -> None:
+    """Fill `found[start:end]` (one chunk) from the cache, when it is kept there."""
+    chunk = cache.load_chunk(keys[start:end])
+    if chunk is not None:
+        found[start:end] = chunk
 
 
 def segment_bounds(total: int, size: int | None = None) -> list[tuple[int, int]]:
@@ -218,7 +227,7 @@ class _Segments:
         cache: ResultCache,
         history: History,
         keys: list[str],
-        found: Found,
+        found: Missing,
         size: int | None,
     ) -> None:
         self.cache = cache
@@ -250,18 +259,16 @@ class _Segments:
         return next((i for i in range(start, end) if self.found[i] is None), None)
 
     def _run(self, start: int, end: int) -> None:
-        for i in range(start, end):
-            if self.found[i] is None:
-                self.found[i] = self.cache.load_results(self.keys[i])
+        for chunk_start, chunk_end in chunk_bounds(len(self.keys)):
+            if start <= chunk_start < end and self.found[chunk_start] is None:
+                _load_chunk(self.cache, self.keys, self.found, chunk_start, chunk_end)
         first = self._missing(start, end)
         if first is None:
             return
         self._position_at(first)
-        self.history.on_step = _store_step(self.cache, self.keys, len(self.keys))
+        self.history.on_step = _store_step(self.cache, self.keys, self.found, end)
         self.history.run_to(end)
         self.history.on_step = None
-        for i in range(first, end):
-            self.found[i] = self.cache.load_results(self.keys[i])
 
     def _position_at(self, target: int) -> None:
         history = self.history
@@ -292,16 +299,28 @@ class _Segments:
         return History(t.migrations, t.policy, seed_files=t.seed_files)
 
 
-def _store_step(cache: ResultCache, keys: list[str], total: int) -> OnStep:
+def _store_step(cache: ResultCache, keys: list[str], found: Missing, end: int) -> OnStep:
+    """Keep each checked version's results in `found`; store a chunk's results once they are all
+    there (at the chunk's end, or at `end`, where the segment stops), and the state at the end of
+    each chunk."""
+    total = len(keys)
+
     def store(
         position: int, migration: Migration, results: dict[str, CheckResult], history: History
     ) -> None:
-        key = keys[position - 1]
-        cache.store_results(key, results, history.last_fingerprint())
-        if position % CHECKPOINT_EVERY == 0 or position == total:
+        found[position - 1] = (results, history.last_fingerprint())
+        chunk_end = position % CHECKPOINT_EVERY == 0 or position == total
+        if not chunk_end and position != end:
+            return
+        start = (position - 1) // CHECKPOINT_EVERY * CHECKPOINT_EVERY
+        stop = min(start + CHECKPOINT_EVERY, total)
+        chunk = found[start:stop]
+        if all(f is not None for f in chunk):
+            cache.store_chunk(keys[start:stop], [f for f in chunk if f is not None])
+        if chunk_end:
             state = history.state_bytes()
             if state is not None:
-                cache.store_state(key, *state)
+                cache.store_state(keys[position - 1], *state)
 
     return store
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from d1check.cache import CHECKPOINT_EVERY, chain
+from d1check.cache import CHECKPOINT_EVERY, chain, chunk_bounds
 from d1check.engine import D1Database
 from d1check.history import History
 from d1check.session import Session, segment_bounds
@@ -111,11 +111,13 @@ def test_a_segmented_pass_started_anywhere_equals_the_single_pass(
         worker = threading.Thread(target=lambda: done.append(_as_json(segmented)))
         worker.start()
         results = segmented.cache.directory / "results"
+        later = [(s, e) for s, e in chunk_bounds(len(keys)) if s >= CHECKPOINT_EVERY]
         deadline = time.monotonic() + 120
-        while not all((results / f"{k}.json").exists() for k in keys[37:]):
+        while not all((results / f"{keys[e - 1]}.chunk.json").exists() for _, e in later):
             assert time.monotonic() < deadline, "the other segments were not computed"
             time.sleep(0.05)
-        assert not (results / f"{keys[0]}.json").exists()  # segment 0 waited for its lock
+        first_chunk = results / f"{keys[CHECKPOINT_EVERY - 1]}.chunk.json"
+        assert not first_chunk.exists()  # segment 0 waited for its lock
         fcntl.flock(held, fcntl.LOCK_UN)
     worker.join(120)
     assert done == [expected]
