@@ -120,13 +120,12 @@ def project_for(n: int, root: Path) -> Path:
     return project
 
 
-def measure_floor(project: Path, repeat: int) -> tuple[Summary, Summary]:
-    """Apply every migration once with apsw: (subprocess wall time, in-process apply time)."""
+def floor_run(project: Path) -> tuple[Run, float | None]:
+    """Apply every migration once with apsw: the subprocess run and its in-process apply time."""
     cmd = [sys.executable, "-c", FLOOR_SCRIPT, str(project / "migrations")]
-    runs = [timed_run(cmd, project, 600) for _ in range(repeat)]
-    inner = [float(r.output.strip().splitlines()[-1]) for r in runs if r.returncode == 0]
-    inside = Summary(statistics.median(inner), None) if len(inner) == len(runs) else NA
-    return summarize(runs), inside
+    run = timed_run(cmd, project, 600)
+    inner = float(run.output.strip().splitlines()[-1]) if run.returncode == 0 else None
+    return run, inner
 
 
 def plugin_available(name: str = "d1check") -> bool:
@@ -137,8 +136,8 @@ def plugin_available(name: str = "d1check") -> bool:
     return False
 
 
-def measure_empty(n: int, root: Path, repeat: int) -> Summary:
-    """pytest on ``n * 6`` items that do nothing: pytest's own cost for that many items."""
+def empty_project(n: int, root: Path) -> Path:
+    """A folder whose test file has ``n * 6`` items that do nothing."""
     folder = root / f"empty-{n}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
@@ -148,10 +147,15 @@ def measure_empty(n: int, root: Path, repeat: int) -> Summary:
         "def test_item(i):\n    pass\n",
         encoding="utf-8",
     )
+    return folder
+
+
+def empty_run(folder: Path) -> Run:
+    """pytest on the items that do nothing: pytest's own cost for that many items."""
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_empty.py"]
     if plugin_available():
         cmd[3:3] = ["-p", "no:d1check"]
-    return summarize([timed_run(cmd, folder, 600) for _ in range(repeat)])
+    return timed_run(cmd, folder, 600)
 
 
 def run_d1check(project_dir: Path, warm: bool, workers: int | None = None) -> Run | None:
@@ -175,26 +179,14 @@ def run_d1check(project_dir: Path, warm: bool, workers: int | None = None) -> Ru
             shutil.rmtree(target, ignore_errors=True)
 
 
-def measure_cold(project: Path, repeat: int, workers: int | None = None) -> Summary:
-    """Median of cold d1check runs on fresh copies of ``project``."""
+def warm_project(project: Path) -> Path | None:
+    """A copy of ``project`` where d1check just ran (its caches in place), for warm reruns."""
     if not plugin_available():
-        return NA
-    return summarize(
-        [r for r in (run_d1check(project, False, workers) for _ in range(repeat)) if r]
-    )
-
-
-def measure_warm(project: Path, repeat: int) -> Summary:
-    """Median of warm reruns, in one copy of ``project`` after a first (cold) run there."""
-    if not plugin_available():
-        return NA
+        return None
     warm_dir = Path(tempfile.mkdtemp(prefix="d1bench-warm-"))
     shutil.copytree(project, warm_dir, dirs_exist_ok=True)
-    try:
-        run_d1check(warm_dir, warm=True)
-        return summarize([r for r in (run_d1check(warm_dir, True) for _ in range(repeat)) if r])
-    finally:
-        shutil.rmtree(warm_dir, ignore_errors=True)
+    run_d1check(warm_dir, warm=True)
+    return warm_dir
 
 
 def ensure_alembic_venv() -> Path:
@@ -277,47 +269,81 @@ def downgrade() -> None:
 '''
 
 
-def measure_alembic(project: Path, root: Path, repeat: int, timeout: float) -> Summary:
-    """pytest-alembic's four default tests on the equivalent alembic project."""
+def alembic_command(project: Path, root: Path) -> tuple[list[str], Path]:
+    """The command that runs pytest-alembic's four default tests on the equivalent alembic
+    project (written on first use), and the folder to run it in."""
     python = ensure_alembic_venv()
     outdir = root / f"alembic-{project.name}"
     if not (outdir / "head.sqlite").exists():
         write_alembic_project(project, outdir)
-    cmd = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_alembic.py"]
-    runs: list[Run] = []
-    for _ in range(repeat):
-        runs.append(timed_run(cmd, outdir, timeout))
-        if runs[-1].timed_out:
-            break
-    return summarize(runs)
+    return [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_alembic.py"], outdir
 
 
 @dataclass
 class Row:
-    """Everything measured at one size."""
+    """Everything measured at one size: the runs of each measurement, in rounds."""
 
     n: int
-    floor_wall: Summary = NA
-    floor_apply: Summary = NA
-    empty: Summary = NA
-    cold: Summary = NA
-    warm: Summary = NA
-    alembic: Summary = NA
-    extra: dict[str, Summary] = field(default_factory=dict)
+    runs: dict[str, list[Run]] = field(default_factory=dict)
+    applies: list[float | None] = field(default_factory=list)  # floor, timed in process
+
+    def add(self, name: str, run: Run | None) -> None:
+        if run is not None:
+            self.runs.setdefault(name, []).append(run)
+
+    def summary(self, name: str) -> Summary:
+        runs = self.runs.get(name)
+        return summarize(runs) if runs else NA
+
+    @property
+    def floor_apply(self) -> Summary:
+        values = [a for a in self.applies if a is not None]
+        if not values or len(values) != len(self.applies):
+            return NA
+        return Summary(statistics.median(values), None)
+
+    def per_round(self, value: Callable[[int], float | None]) -> float | None:
+        """The median over rounds of a quantity computed within each round (``None`` when any
+        round lacks it): ratios of runs made minutes apart would measure the machine's drift."""
+        rounds = len(self.applies)
+        values = [value(i) for i in range(rounds)]
+        if not values or any(v is None for v in values):
+            return None
+        return statistics.median(v for v in values if v is not None)
+
+    def seconds(self, name: str, i: int) -> float | None:
+        runs = self.runs.get(name, [])
+        if i >= len(runs) or runs[i].returncode != 0 or runs[i].timed_out:
+            return None
+        return runs[i].seconds
 
 
 def measure_size(n: int, root: Path, args: argparse.Namespace) -> Row:
-    """Every measurement at size ``n``."""
+    """Every measurement at size ``n``, in ``args.repeat`` rounds: each round runs every
+    measurement once, so that ratios are taken between runs made close together."""
     project = project_for(n, root)
+    empty = empty_project(n, root)
+    warm_dir = warm_project(project)
+    alembic = alembic_command(project, root) if n in args.alembic_sizes else None
     row = Row(n)
-    row.floor_wall, row.floor_apply = measure_floor(project, args.repeat)
-    row.empty = measure_empty(n, root, args.repeat)
-    row.cold, row.warm = measure_cold(project, args.repeat), measure_warm(project, args.repeat)
-    if n == args.xdist_size:
-        row.extra["n0"] = measure_cold(project, args.repeat, workers=0)
-        row.extra["n2"] = measure_cold(project, args.repeat, workers=2)
-    if n in args.alembic_sizes:
-        row.alembic = measure_alembic(project, root, args.alembic_repeat, args.alembic_timeout)
+    try:
+        for i in range(args.repeat):
+            floor, inner = floor_run(project)
+            row.add("floor", floor)
+            row.applies.append(inner)
+            row.add("empty", empty_run(empty))
+            row.add("cold", run_d1check(project, warm=False))
+            if warm_dir is not None:
+                row.add("warm", run_d1check(warm_dir, warm=True))
+            if n == args.xdist_size:
+                order = (0, 2) if i % 2 == 0 else (2, 0)
+                for workers in order:
+                    row.add(f"n{workers}", run_d1check(project, warm=False, workers=workers))
+            if alembic is not None and (args.alembic_repeat is None or i < args.alembic_repeat):
+                row.add("alembic", timed_run(alembic[0], alembic[1], args.alembic_timeout))
+    finally:
+        if warm_dir is not None:
+            shutil.rmtree(warm_dir, ignore_errors=True)
     return row
 
 
@@ -328,12 +354,15 @@ def measurements_table(rows: Sequence[Row]) -> str:
         "| RSS floor | RSS empty | RSS cold | RSS warm | RSS alembic |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
-    lines = [
-        f"| {r.n} | {r.floor_wall.cell()} | {r.floor_apply.cell()} | {r.empty.cell()} "
-        f"| {r.cold.cell()} | {r.warm.cell()} | {r.alembic.cell()} | {r.floor_wall.rss()} "
-        f"| {r.empty.rss()} | {r.cold.rss()} | {r.warm.rss()} | {r.alembic.rss()} |"
-        for r in rows
-    ]
+    lines = []
+    for r in rows:
+        floor, empty, cold = r.summary("floor"), r.summary("empty"), r.summary("cold")
+        warm, alembic = r.summary("warm"), r.summary("alembic")
+        lines.append(
+            f"| {r.n} | {floor.cell()} | {r.floor_apply.cell()} | {empty.cell()} "
+            f"| {cold.cell()} | {warm.cell()} | {alembic.cell()} | {floor.rss()} "
+            f"| {empty.rss()} | {cold.rss()} | {warm.rss()} | {alembic.rss()} |"
+        )
     return head + "\n".join(lines)
 
 
@@ -353,29 +382,41 @@ def _verdict(value: float | None, ok: Callable[[float], bool], fmt: str) -> tupl
 
 
 def _overhead_ratio(row: Row | None, run: str) -> float | None:
+    """``(T_run - T_empty) / floor``, the median over rounds."""
     if row is None:
         return None
-    summary: Summary = getattr(row, run)
-    t, empty, floor = summary.seconds, row.empty.seconds, row.floor_apply.seconds
-    if t is None or empty is None or not floor:
+
+    def ratio(i: int) -> float | None:
+        t, empty, floor = row.seconds(run, i), row.seconds("empty", i), row.applies[i]
+        if t is None or empty is None or not floor:
+            return None
+        return (t - empty) / floor
+
+    return row.per_round(ratio)
+
+
+def _round_ratio(row: Row | None, top: str, bottom: str) -> float | None:
+    """``T_top / T_bottom``, the median over the rounds that ran both."""
+    if row is None or not row.runs.get(top) or not row.runs.get(bottom):
         return None
-    return (t - empty) / floor
+    rounds = min(len(row.runs[top]), len(row.runs[bottom]))
+    values = [
+        (t, b)
+        for i in range(rounds)
+        if (t := row.seconds(top, i)) is not None and (b := row.seconds(bottom, i))
+    ]
+    return statistics.median(t / b for t, b in values) if values else None
 
 
 def evaluate(rows: Sequence[Row]) -> list[Target]:
     """The issue's targets over the measured rows (``n/a`` where a size or a tool is missing)."""
     by_n = {r.n: r for r in rows}
     r1000, r2000 = by_n.get(1000), by_n.get(2000)
-    speedup = None
-    if r1000 and r1000.cold.seconds and r1000.alembic.seconds:
-        speedup = r1000.alembic.seconds / r1000.cold.seconds
+    speedup = _round_ratio(r1000, "alembic", "cold")
     ratio_1000, ratio_2000 = _overhead_ratio(r1000, "cold"), _overhead_ratio(r2000, "cold")
     growth = ratio_2000 / ratio_1000 if ratio_1000 and ratio_2000 is not None else None
-    rss = r2000.cold.peak_rss_mb if r2000 else None
-    xdist = None
-    if r1000 and r1000.extra.get("n0") and r1000.extra.get("n2"):
-        n0, n2 = r1000.extra["n0"].seconds, r1000.extra["n2"].seconds
-        xdist = n2 / n0 if n0 and n2 is not None else None
+    rss = r2000.summary("cold").peak_rss_mb if r2000 else None
+    xdist = _round_ratio(r1000, "n2", "n0")
     checks = [
         ("cold@1000 >= 5x faster than pytest-alembic", speedup, lambda v: v >= 5, "{:.1f}x"),
         ("(T_cold - T_empty) <= 8x floor @1000", ratio_1000, lambda v: v <= 8, "{:.2f}x floor"),
@@ -415,7 +456,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="sizes also run through pytest-alembic (default 500,1000; '' for none)",
     )
     parser.add_argument(
-        "--alembic-repeat", type=int, default=1, help="runs of pytest-alembic per size (default 1)"
+        "--alembic-repeat",
+        type=int,
+        default=None,
+        help="rounds that also run pytest-alembic (default: every round)",
     )
     parser.add_argument(
         "--alembic-timeout",
