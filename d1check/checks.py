@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from d1check.discovery import Migration, SqlFile
 from d1check.engine import D1Database
 from d1check.errors import SQLError
-from d1check.rows import TableRows, table_rows
+from d1check.rows import TableRows, count_rows, quote_ident, rows_over, table_rows
 from d1check.schema import (
     Catalog,
     Difference,
@@ -90,23 +90,57 @@ class Applied:
     error: SQLError | None
     policy: Policy = field(default_factory=Policy)
     changed: frozenset[str] | None = None  # tables (lower case) whose rows may differ; None: any
-    previous_image: bytes | None = None  # the previous version, kept when applied in place
-    _previous: D1Database | None = field(default=None, init=False, repr=False)
+    previous: Previous | None = None  # kept when applied in place (else `before.db` is intact)
 
-    def previous_database(self) -> D1Database:
-        """The database at the previous version: `before.db`, or (when the migration was applied
-        in place) a database opened once from the image kept before it ran."""
-        if self.previous_image is None:
-            return self.before.db
-        if self._previous is None:
-            self._previous = D1Database.from_bytes(self.previous_image)
-        return self._previous
+    def previous_rows(self, table: str, columns: Sequence[str]) -> TableRows | None:
+        """The previous version's rows of `table` over `columns` (None when they were not kept)."""
+        if self.previous is None:
+            with self.before.db.internal() as conn:
+                return table_rows(conn, table, columns)
+        kept = self.previous.rows.get(table.lower())
+        return None if kept is None else rows_over(*kept, columns)
 
-    def close_previous(self) -> None:
-        """Close the database `previous_database` opened from the kept image, if any."""
-        if self._previous is not None:
-            self._previous.close()
-            self._previous = None
+    def previous_tracking_count(self) -> int:
+        """How many rows the tracking table held at the previous version."""
+        if self.previous is not None:
+            return self.previous.tracking_count
+        with self.before.db.internal() as conn:
+            return count_rows(conn, self.policy.tracking_table)
+
+
+@dataclass(frozen=True)
+class Previous:
+    """What the checks read of the previous version's database beyond its `State`, kept before a
+    migration runs in place: the rows of the tables the migration drops, renames or drops columns
+    of (by lower-case name: their columns and rows), and the tracking table's row count."""
+
+    rows: Mapping[str, tuple[tuple[str, ...], list[tuple[object, ...]]]]
+    tracking_count: int
+
+
+def keep_previous(before: State, migration: Migration, policy: Policy) -> Previous:
+    """What `needs_previous_database` says the checks of `migration` read of `before.db`."""
+    reshaped = {
+        name.lower()
+        for s in migration.file.statements
+        for e in effects(s)
+        if e.action in _RESHAPING
+        for name in (e.table, e.detail if e.action == "rename-table" else e.table)
+    }
+    kept: dict[str, tuple[tuple[str, ...], list[tuple[object, ...]]]] = {}
+    with before.db.internal() as conn:
+        for name, rows in before.rows.items():
+            if name.lower() in reshaped and rows.columns:
+                select = ", ".join(quote_ident(c) for c in rows.columns)
+                data = conn.execute(f"SELECT {select} FROM {quote_ident(name)}").fetchall()
+                kept[name.lower()] = (rows.columns, data)
+        count = 0
+        if records_itself(migration.file.statements, policy.tracking_table):
+            count = count_rows(conn, policy.tracking_table)
+    return Previous(kept, count)
+
+
+_RESHAPING = frozenset({"drop-table", "drop-column", "rename-table", "rename-column"})
 
 
 def state_of(
@@ -204,22 +238,22 @@ def needs_previous_database(migration: Migration, policy: Policy) -> bool:
 
 
 def apply_in_place(
-    before: State, migration: Migration, policy: Policy, *, keep_previous: bool = False
+    before: State, migration: Migration, policy: Policy, *, keep: bool = False
 ) -> Applied:
     """Apply `migration` to `before.db` itself (on failure it is left as it was).
 
     `before` keeps the previous version's schema and row fingerprints, which is all the checks
-    read unless `needs_previous_database` says otherwise: then `keep_previous` keeps an image of
-    the database first, opened only if a check reads it. The caller must not use `before.db` as
-    the previous version afterwards.
+    read unless `needs_previous_database` says otherwise: then `keep` keeps what they read of it
+    first (`keep_previous`). The caller must not use `before.db` as the previous version
+    afterwards.
     """
-    image = before.db.to_bytes() if keep_previous else None
+    previous = keep_previous(before, migration, policy) if keep else None
     try:
         ran = run_tracked(before.db, migration.file.statements, str(migration.path))
     except SQLError as error:
         return Applied(migration, before, None, error, policy)
     after = state_after(before.db, [policy.tracking_table], before, ran)
-    return Applied(migration, before, after, None, policy, ran.changed, image)
+    return Applied(migration, before, after, None, policy, ran.changed, previous)
 
 
 def apply_migration(before: State, migration: Migration, policy: Policy) -> Applied:
@@ -547,19 +581,17 @@ def _rows_not_restored(
             if table not in existing or (maybe is not None and table.lower() not in maybe):
                 continue
             columns = list(rows.columns)
+            expected: TableRows | None = rows
             if destructive:
                 kept = after.rows.get(table)
                 if kept is None:
                     continue
                 columns = [c for c in columns if c in kept.columns]
-                expected = (
-                    rows
-                    if len(columns) == len(rows.columns)
-                    else table_rows_from_state(applied.previous_database(), table, columns)
-                )
-            else:
-                expected = rows
+                if len(columns) != len(rows.columns):
+                    expected = applied.previous_rows(table, columns)
             actual = table_rows(conn, table, columns)
+            if expected is None:  # values not kept: compare the counts
+                expected = replace(actual, count=rows.count)
             if actual != expected:
                 problems.append(
                     f"rows of {table} are not restored: {_rows(expected.count)} at the previous "
@@ -569,18 +601,11 @@ def _rows_not_restored(
     return problems
 
 
-def table_rows_from_state(db: D1Database, table: str, columns: Sequence[str]) -> TableRows:
-    """Fingerprint of `table` over `columns` in `db`."""
-    with db.internal() as conn:
-        return table_rows(conn, table, columns)
-
-
 def _tracking_left(applied: Applied, work: D1Database) -> list[str]:
     table = applied.policy.tracking_table
     if not records_itself(applied.migration.file.statements, table):
         return []
-    with applied.previous_database().internal() as conn:
-        before = conn.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
+    before = applied.previous_tracking_count()
     with work.internal() as conn:
         now = conn.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
     if now == before:
@@ -854,10 +879,7 @@ CHECKS: dict[str, Callable[[Applied], CheckResult]] = {
 
 def run_checks(applied: Applied) -> dict[str, CheckResult]:
     """Every check on one applied migration."""
-    try:
-        return {name: check(applied) for name, check in CHECKS.items()}
-    finally:
-        applied.close_previous()
+    return {name: check(applied) for name, check in CHECKS.items()}
 
 
 def check_migration(

@@ -192,7 +192,7 @@ class History:
             self._index_seeds(self._seeds)
         before = self._prepare(self._state)
         keep = check and needs_previous_database(migration, self.policy)
-        applied = apply_in_place(before, migration, self.policy, keep_previous=keep)
+        applied = apply_in_place(before, migration, self.policy, keep=keep)
         if not check:
             self._advance(applied)
             return

@@ -59,7 +59,7 @@ def table_rows(
         rowid = None
     cols = tuple(sorted(columns))
     if not cols:
-        return TableRows(_count(conn, table), "", cols)
+        return TableRows(count_rows(conn, table), "", cols)
     select = ", ".join(quote_ident(c) for c in cols)
     alias = _rowid_alias(cols) if rowid else None
     if alias is None:
@@ -73,6 +73,17 @@ def table_rows(
     values = [repr(tuple(_typed(v) for v in row[1:])) for row in rows]
     identified = [f"{row[0]}:{text}" for row, text in zip(rows, values, strict=True)]
     return TableRows(len(rows), _digest(sorted(values)), cols, _digest(identified))
+
+
+def rows_over(
+    columns: Sequence[str], rows: Sequence[Sequence[object]], over: Sequence[str]
+) -> TableRows:
+    """The fingerprint `table_rows` gives over the columns `over`, from `rows` read earlier with
+    `columns`."""
+    cols = tuple(sorted(over))
+    positions = [list(columns).index(c) for c in cols]
+    encoded = sorted(repr(tuple(_typed(row[i]) for i in positions)) for row in rows)
+    return TableRows(len(rows), _digest(encoded) if cols else "", cols)
 
 
 def _rowid_alias(columns: Sequence[str]) -> str | None:
@@ -113,12 +124,13 @@ def ensure_rows(
         for table in _parents_first(schema):
             if wanted is not None and table.name not in wanted:
                 continue
-            if _count(conn, table.name) == 0 and not _insert_one(conn, table):
+            if count_rows(conn, table.name) == 0 and not _insert_one(conn, table):
                 failed.append(table.name)
     return failed
 
 
-def _count(conn: apsw.Connection, table: str) -> int:
+def count_rows(conn: apsw.Connection, table: str) -> int:
+    """How many rows `table` holds."""
     row = conn.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0]
     return cast(int, row[0])
 
@@ -264,4 +276,4 @@ def lost_rows(before: RowFingerprint, after: Mapping[str, int]) -> dict[str, tup
 def counts(db: D1Database, tables: Iterable[str]) -> dict[str, int]:
     """Row counts of the named tables."""
     with db.internal() as conn:
-        return {t: _count(conn, t) for t in tables}
+        return {t: count_rows(conn, t) for t in tables}

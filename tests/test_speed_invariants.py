@@ -369,3 +369,41 @@ def test_a_rollback_that_resets_the_autoincrement_counter_passes(tmp_path: Path)
     )
     result = history.results(history.migrations.find("0002"))["rollback"]
     assert result.outcome == "passed", result.message
+
+
+DROP_NAME = "-- d1check: allow-destructive names are retired\nALTER TABLE b DROP COLUMN name;\n"
+REBUILD_B = (
+    "-- d1check: allow-destructive names are retired\n"
+    "CREATE TABLE b_new (id INTEGER PRIMARY KEY);\nINSERT INTO b_new SELECT id FROM b;\n"
+    "DROP TABLE b;\nALTER TABLE b_new RENAME TO b;\n"
+)
+
+
+@pytest.mark.parametrize("migration", [DROP_NAME, REBUILD_B], ids=["drop-column", "rebuild"])
+@pytest.mark.parametrize(
+    ("rollback", "outcome"),
+    [
+        ("ALTER TABLE b ADD COLUMN name TEXT;\n", "passed"),
+        ("ALTER TABLE b ADD COLUMN name TEXT;\nUPDATE b SET id = id + 100;\n", "failed"),
+    ],
+    ids=["restores-kept-columns", "changes-kept-columns"],
+)
+def test_a_destructive_rollback_is_compared_over_the_columns_it_keeps(
+    tmp_path: Path, migration: str, rollback: str, outcome: str
+) -> None:
+    history = project(
+        tmp_path,
+        {
+            "migrations/0001_init.sql": SCHEMA_0001,
+            "migrations/0002_retire_names.sql": "-- d1check: not-idempotent DROP COLUMN\n"
+            + migration,
+            "rollbacks/0002_rollback.sql": rollback,
+        },
+    )
+    result = history.results(history.migrations.find("0002"))["rollback"]
+    assert result.outcome == outcome, result.message
+    if outcome == "failed":
+        assert "rows of b are not restored: 1 row at the previous version, 1 after the " in (
+            result.message
+        )
+        assert "(values differ)" in result.message
