@@ -6,7 +6,7 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from d1check.statements import Statement, tokenize
+from d1check.statements import Statement, first_keywords, tokenize
 
 TRANSACTION_WORDS = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"})
 
@@ -113,8 +113,14 @@ _TOUCHING = frozenset(
 )
 
 
+_EFFECT_HEADS = frozenset({"DROP", "ALTER", "DELETE", "WITH", "PRAGMA", "INSERT", "REPLACE"})
+
+
 @functools.lru_cache(maxsize=16_384)
 def _effects(sql: str) -> tuple[Effect, ...]:
+    head_words = first_keywords(sql, 1)
+    if not head_words or not (head_words[0] in _EFFECT_HEADS or head_words[0] in TRANSACTION_WORDS):
+        return ()
     ws = list(_words(sql))
     head = [w.value for w in ws[:3]]
     if not head:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+import re
 
 import apsw
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from d1check import statements
 from d1check.statements import (
     SQLITE_KEYWORDS,
     _scan,
@@ -111,6 +113,15 @@ def test_split_cuts_exactly_where_sqlite_sees_complete_statements(text: str) -> 
         covered = stmt.offset + len(stmt.sql)
     rest = text[covered:]
     assert all(t.kind in ("ws", "comment", "semi") for t in tokenize(rest)), repr(rest)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(SQL_TEXT.map(lambda text: re.sub("(?i)trigger", "tr", text)))
+@example("[a]];b;")
+@example("'a'';b';c;")
+@example("x'ab';--;\n/*;*/ y; -")
+def test_the_quick_split_without_triggers_equals_the_token_split(text: str) -> None:
+    assert statements._split_without_triggers(text) == statements._split_by_tokens(text)
 
 
 @settings(max_examples=500, deadline=None)
