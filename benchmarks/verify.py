@@ -150,11 +150,13 @@ def empty_project(n: int, root: Path) -> Path:
     return folder
 
 
-def empty_run(folder: Path) -> Run:
+def empty_run(folder: Path, workers: int | None = None) -> Run:
     """pytest on the items that do nothing: pytest's own cost for that many items."""
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_empty.py"]
     if plugin_available():
         cmd[3:3] = ["-p", "no:d1check"]
+    if workers is not None:
+        cmd += ["-n", str(workers)]
     return timed_run(cmd, folder, 600)
 
 
@@ -339,6 +341,7 @@ def measure_size(n: int, root: Path, args: argparse.Namespace) -> Row:
                 order = (0, 2) if i % 2 == 0 else (2, 0)
                 for workers in order:
                     row.add(f"n{workers}", run_d1check(project, warm=False, workers=workers))
+                    row.add(f"empty-n{workers}", empty_run(empty, workers))
             if alembic is not None and (args.alembic_repeat is None or i < args.alembic_repeat):
                 row.add("alembic", timed_run(alembic[0], alembic[1], args.alembic_timeout))
     finally:
@@ -417,6 +420,7 @@ def evaluate(rows: Sequence[Row]) -> list[Target]:
     growth = ratio_2000 / ratio_1000 if ratio_1000 and ratio_2000 is not None else None
     rss = r2000.summary("cold").peak_rss_mb if r2000 else None
     xdist = _round_ratio(r1000, "n2", "n0")
+    xdist_empty = _round_ratio(r1000, "empty-n2", "empty-n0")
     checks = [
         ("cold@1000 >= 5x faster than pytest-alembic", speedup, lambda v: v >= 5, "{:.1f}x"),
         ("(T_cold - T_empty) <= 8x floor @1000", ratio_1000, lambda v: v <= 8, "{:.2f}x floor"),
@@ -426,7 +430,11 @@ def evaluate(rows: Sequence[Row]) -> list[Target]:
         ("peak RSS @2000 < 300 MB", rss, lambda v: v < 300, "{:.0f} MB"),
         ("pytest -n 2 <= pytest -n 0 @1000", xdist, lambda v: v <= 1, "{:.2f}x (n2/n0)"),
     ]  # fmt: skip
-    return [Target(name, *_verdict(value, ok, fmt)) for name, value, ok, fmt in checks]
+    targets = [Target(name, *_verdict(value, ok, fmt)) for name, value, ok, fmt in checks]
+    if xdist_empty is not None:
+        value = f"{xdist_empty:.2f}x (n2/n0)"
+        targets.append(Target("context: the items that do nothing, -n 2 vs -n 0", value, "info"))
+    return targets
 
 
 def targets_table(targets: Sequence[Target]) -> str:
