@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from d1check import __version__
 from d1check.checks import CheckResult, Policy
@@ -97,14 +98,11 @@ class ResultCache:
             return None
         if [item["key"] for item in data] != list(keys):
             return None
-        return [(_results(item["results"]), str(item["fingerprint"])) for item in data]
+        return [_decoded(item) for item in data]
 
     def store_chunk(self, keys: Sequence[str], found: Sequence[Found]) -> None:
         """Keep the results of consecutive versions in one file (atomically)."""
-        payload = [
-            {"key": key, "results": {n: asdict(r) for n, r in results.items()}, "fingerprint": fp}
-            for key, (results, fp) in zip(keys, found, strict=True)
-        ]
+        payload = [{"key": key, **_encoded(f)} for key, f in zip(keys, found, strict=True)]
         _atomic_write(self._chunk_path(keys[-1]), json.dumps(payload).encode())
 
     def load_summary(self, key: str) -> list[Found] | None:
@@ -113,14 +111,11 @@ class ResultCache:
             data = json.loads((self.directory / "results" / f"{key}.all.json").read_text("utf-8"))
         except (OSError, ValueError):
             return None
-        return [(_results(item["results"]), str(item["fingerprint"])) for item in data]
+        return [_decoded(item) for item in data]
 
     def store_summary(self, key: str, found: list[Found]) -> None:
         """Keep a whole history's results in one file, so a rerun reads one file."""
-        payload = [
-            {"results": {n: asdict(r) for n, r in results.items()}, "fingerprint": fingerprint}
-            for results, fingerprint in found
-        ]
+        payload = [_encoded(f) for f in found]
         _atomic_write(self.directory / "results" / f"{key}.all.json", json.dumps(payload).encode())
 
     def load_state(self, key: str) -> tuple[bytes, list[int]] | None:
@@ -153,6 +148,15 @@ class ResultCache:
                 yield True
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _encoded(found: Found) -> dict[str, object]:
+    results, fingerprint = found
+    return {"results": {n: asdict(r) for n, r in results.items()}, "fingerprint": fingerprint}
+
+
+def _decoded(item: dict[str, Any]) -> Found:
+    return _results(item["results"]), str(item["fingerprint"])
 
 
 def _results(data: dict[str, dict[str, object]]) -> dict[str, CheckResult]:

@@ -513,9 +513,9 @@ def _restored_exactly(
     with work.internal() as conn:
         for lower in maybe & existing:
             name = names.get(lower)
-            if name is None or before.schema.tables[name].autoincrement:
+            table = None if name is None else before.schema.tables[name]
+            if name is None or table is None or table.autoincrement:
                 return False
-            table = before.schema.tables[name]
             kept = before.rows[name].exact
             if not kept or table_rows(conn, name, rowid=not table.without_rowid).exact != kept:
                 return False

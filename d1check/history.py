@@ -224,9 +224,8 @@ class History:
         return state_of(state.db, self.ignore, previous=state, changed=changed, same_schema=not ran)
 
     def _advance(self, applied: Applied) -> None:
-        if applied.after is None or applied.after.db is not applied.before.db:
-            applied.before.db.close()
         if applied.after is None:
+            applied.before.db.close()
             self._broken = applied.migration
             self._state = None
             return

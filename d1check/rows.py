@@ -64,13 +64,13 @@ def table_rows(
     alias = _rowid_alias(cols) if rowid else None
     if alias is None:
         rows = conn.execute(f"SELECT {select} FROM {quote_ident(table)}").fetchall()
-        encoded = sorted(repr(tuple(_typed(v) for v in row)) for row in rows)
+        encoded = sorted(_encoded(row) for row in rows)
         digest = _digest(encoded)
         return TableRows(len(rows), digest, cols, digest if rowid is False else "")
     rows = conn.execute(
         f"SELECT {alias}, {select} FROM {quote_ident(table)} ORDER BY {alias}"
     ).fetchall()
-    values = [repr(tuple(_typed(v) for v in row[1:])) for row in rows]
+    values = [_encoded(row[1:]) for row in rows]
     identified = [f"{row[0]}:{text}" for row, text in zip(rows, values, strict=True)]
     return TableRows(len(rows), _digest(sorted(values)), cols, _digest(identified))
 
@@ -82,7 +82,7 @@ def rows_over(
     `columns`."""
     cols = tuple(sorted(over))
     positions = [list(columns).index(c) for c in cols]
-    encoded = sorted(repr(tuple(_typed(row[i]) for i in positions)) for row in rows)
+    encoded = sorted(_encoded([row[i] for i in positions]) for row in rows)
     return TableRows(len(rows), _digest(encoded) if cols else "", cols)
 
 
@@ -90,6 +90,11 @@ def _rowid_alias(columns: Sequence[str]) -> str | None:
     """A name that means the rowid in a table with `columns` (None when each is a column)."""
     taken = {c.lower() for c in columns}
     return next((name for name in _ROWID_NAMES if name not in taken), None)
+
+
+def _encoded(values: Iterable[object]) -> str:
+    """One row's values as the text its fingerprint digests."""
+    return repr(tuple(_typed(v) for v in values))
 
 
 def _digest(lines: Sequence[str]) -> str:

@@ -329,15 +329,24 @@ def test_destructive_passes_with_allow_destructive_in_the_config(
     result.assert_outcomes(passed=5)
 
 
-def test_a_rollback_that_forgets_an_index_fails_with_the_fix(pytester: pytest.Pytester) -> None:
+def run_example_project_with(
+    pytester: pytest.Pytester, rollback: str, text: str
+) -> pytest.RunResult:
+    """The README's example project with one rollback file replaced, run under pytest."""
     root = Path(__file__).resolve().parents[1]
     shutil.copytree(root / "migrations", pytester.path / "migrations")
     shutil.copytree(root / "rollbacks", pytester.path / "rollbacks")
-    (pytester.path / "rollbacks" / "0003_rollback.sql").write_text(
+    (pytester.path / "rollbacks" / rollback).write_text(text)
+    return pytester.runpytest(*INNER)
+
+
+def test_a_rollback_that_forgets_an_index_fails_with_the_fix(pytester: pytest.Pytester) -> None:
+    result = run_example_project_with(
+        pytester,
+        "0003_rollback.sql",
         "ALTER TABLE security_controls DROP COLUMN reviewer_email;\n"
-        "ALTER TABLE security_controls DROP COLUMN last_reviewed_at;\n"
+        "ALTER TABLE security_controls DROP COLUMN last_reviewed_at;\n",
     )
-    result = pytester.runpytest(*INNER)
     assert outcomes(result)[item("0003_add_review_fields", "rollback")] == "failed"
     result.stdout.fnmatch_lines(
         [
@@ -351,13 +360,11 @@ def test_a_rollback_that_forgets_an_index_fails_with_the_fix(pytester: pytest.Py
 
 
 def test_a_rollback_that_leaves_a_trigger_names_the_drop_to_add(pytester: pytest.Pytester) -> None:
-    root = Path(__file__).resolve().parents[1]
-    shutil.copytree(root / "migrations", pytester.path / "migrations")
-    shutil.copytree(root / "rollbacks", pytester.path / "rollbacks")
-    (pytester.path / "rollbacks" / "0004_rollback.sql").write_text(
-        "DROP INDEX IF EXISTS idx_audit_log_record;\nDROP TABLE IF EXISTS audit_log;\n"
+    result = run_example_project_with(
+        pytester,
+        "0004_rollback.sql",
+        "DROP INDEX IF EXISTS idx_audit_log_record;\nDROP TABLE IF EXISTS audit_log;\n",
     )
-    result = pytester.runpytest(*INNER)
     assert outcomes(result)[item("0004_create_audit_log", "rollback")] == "failed"
     result.stdout.fnmatch_lines(
         [

@@ -334,9 +334,11 @@ def test_a_rollback_not_proven_exact_is_followed_by_a_second_apply(
     assert len(runs) == 2
 
 
-def test_the_second_apply_catches_a_hard_coded_id_after_an_autoincrement_rollback(
-    tmp_path: Path,
-) -> None:
+FEE_RULE_ROLLBACK = "DELETE FROM rules WHERE kind_id = 2;\nDELETE FROM kinds WHERE name = 'fee';\n"
+
+
+def fee_rule_rollback_result(tmp_path: Path, rollback: str) -> checks.CheckResult:
+    """The rollback check of a migration that seeds a kind and a rule pointing at its id, 2."""
     history = project(
         tmp_path,
         {
@@ -344,30 +346,27 @@ def test_the_second_apply_catches_a_hard_coded_id_after_an_autoincrement_rollbac
             "migrations/0002_fee_rule.sql": "-- d1check: not-idempotent seeds\n"
             "INSERT INTO kinds (name) VALUES ('fee');\n"
             "INSERT INTO rules (kind_id) VALUES (2);\n",
-            "rollbacks/0002_rollback.sql": "DELETE FROM rules WHERE kind_id = 2;\n"
-            "DELETE FROM kinds WHERE name = 'fee';\n",
+            "rollbacks/0002_rollback.sql": rollback,
         },
     )
-    result = history.results(history.migrations.find("0002"))["rollback"]
+    return history.results(history.migrations.find("0002"))["rollback"]
+
+
+def test_the_second_apply_catches_a_hard_coded_id_after_an_autoincrement_rollback(
+    tmp_path: Path,
+) -> None:
+    result = fee_rule_rollback_result(tmp_path, FEE_RULE_ROLLBACK)
     assert result.failed
     assert "after the rollback, the migration no longer applies" in result.message
     assert "FOREIGN KEY constraint failed" in result.message
 
 
 def test_a_rollback_that_resets_the_autoincrement_counter_passes(tmp_path: Path) -> None:
-    history = project(
+    result = fee_rule_rollback_result(
         tmp_path,
-        {
-            "migrations/0001_kinds.sql": PARENTS,
-            "migrations/0002_fee_rule.sql": "-- d1check: not-idempotent seeds\n"
-            "INSERT INTO kinds (name) VALUES ('fee');\n"
-            "INSERT INTO rules (kind_id) VALUES (2);\n",
-            "rollbacks/0002_rollback.sql": "DELETE FROM rules WHERE kind_id = 2;\n"
-            "DELETE FROM kinds WHERE name = 'fee';\n"
-            "UPDATE sqlite_sequence SET seq = (SELECT max(id) FROM kinds) WHERE name = 'kinds';\n",
-        },
+        FEE_RULE_ROLLBACK
+        + "UPDATE sqlite_sequence SET seq = (SELECT max(id) FROM kinds) WHERE name = 'kinds';\n",
     )
-    result = history.results(history.migrations.find("0002"))["rollback"]
     assert result.outcome == "passed", result.message
 
 
