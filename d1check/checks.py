@@ -544,14 +544,28 @@ _DROP_WORD = {
 
 
 def _rollback_fix(diffs: Sequence[Difference]) -> str:
-    """What the rollback should add: drops for objects it leaves, re-creations for lost ones."""
+    """What the rollback should add: drops for objects and columns it leaves, re-creations for
+    lost ones."""
     left = [d for d in diffs if not d.property and d.before is None]
     lost = [d for d in diffs if not d.property and d.after is None]
     fixes = [f"DROP {_DROP_WORD.get(d.kind, d.kind.upper())} IF EXISTS {d.name}" for d in left]
+    fixes += [_column_fix(d) for d in diffs if _whole_column(d)]
     fixes += [f"recreate {d.kind} {d.name} as the previous version had it" for d in lost]
     if not fixes:
         return "\n  fix: the rollback must undo exactly what the migration changed"
     return "\n  fix: add to the rollback: " + "; ".join(fixes)
+
+
+def _whole_column(diff: Difference) -> bool:
+    """A column the rollback left or lost (not one of its properties)."""
+    return diff.kind == "table" and diff.property.startswith("column ") and ":" not in diff.property
+
+
+def _column_fix(diff: Difference) -> str:
+    column = diff.property.removeprefix("column ")
+    if diff.before is None:
+        return f"ALTER TABLE {diff.name} DROP COLUMN {column}"
+    return f"ALTER TABLE {diff.name} ADD COLUMN {column} {diff.before}"
 
 
 def _declared_destructive(applied: Applied) -> bool:

@@ -374,3 +374,36 @@ def test_a_rollback_that_leaves_a_trigger_names_the_drop_to_add(pytester: pytest
             "  fix: add to the rollback: DROP TRIGGER IF EXISTS trg_security_controls_status",
         ]
     )
+
+
+def test_a_rollback_that_forgets_a_column_names_the_drop_to_add(pytester: pytest.Pytester) -> None:
+    result = run_example_project_with(
+        pytester,
+        "0003_rollback.sql",
+        "DROP INDEX IF EXISTS idx_security_controls_reviewed;\n"
+        "ALTER TABLE security_controls DROP COLUMN last_reviewed_at;\n",
+    )
+    assert outcomes(result)[item("0003_add_review_fields", "rollback")] == "failed"
+    result.stdout.fnmatch_lines(
+        [
+            "d1check rollback: rollbacks/0003_rollback.sql:",
+            "  table security_controls: column reviewer_email: added (TEXT)",
+            "  fix: add to the rollback: ALTER TABLE security_controls DROP COLUMN reviewer_email",
+        ]
+    )
+
+
+def test_a_rollback_that_drops_a_column_too_many_names_the_column_to_restore(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run_example_project_with(
+        pytester,
+        "0004_rollback.sql",
+        "DROP TRIGGER IF EXISTS trg_security_controls_status;\n"
+        "DROP INDEX IF EXISTS idx_audit_log_record;\nDROP TABLE IF EXISTS audit_log;\n"
+        "ALTER TABLE security_controls DROP COLUMN reviewer_email;\n",
+    )
+    assert outcomes(result)[item("0004_create_audit_log", "rollback")] == "failed"
+    result.stdout.fnmatch_lines(
+        ["*fix: add to the rollback: ALTER TABLE security_controls ADD COLUMN reviewer_email TEXT*"]
+    )
