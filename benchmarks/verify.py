@@ -48,13 +48,15 @@ print(time.perf_counter() - start)
 
 @dataclass(frozen=True)
 class Run:
-    """One whole-process run: wall seconds, peak RSS of the process tree, exit code, its output."""
+    """One whole-process run: wall seconds, peak RSS of the process tree, exit code, its output,
+    and the CPU seconds (user + system) of the process and every descendant it waited for."""
 
     seconds: float
     peak_rss_mb: float
     returncode: int
     output: str = ""
     timed_out: bool = False
+    cpu_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Summary:
     seconds: float | None
     peak_rss_mb: float | None
     note: str = ""
+    cpu_seconds: float | None = None
 
     def cell(self) -> str:
         if self.seconds is None:
@@ -73,32 +76,64 @@ class Summary:
     def rss(self) -> str:
         return "n/a" if self.peak_rss_mb is None else f"{self.peak_rss_mb:.0f}"
 
+    def cpu(self) -> str:
+        return "n/a" if self.cpu_seconds is None else f"{self.cpu_seconds:.2f}"
+
 
 NA = Summary(None, None, "n/a")
 
 
 def timed_run(cmd: Sequence[str], cwd: Path, timeout: float) -> Run:
-    """Run ``cmd`` in a new process group: wall time and peak RSS (``wait4``) of its tree."""
+    """Run ``cmd`` in a new process group: wall time, CPU time (``wait4``) and peak RSS of its
+    tree (the sum over the group's processes, sampled every 50 ms; at least the largest single
+    process's ``ru_maxrss``)."""
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
         proc = subprocess.Popen(
             list(cmd), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-        expired = threading.Event()
+        expired, done = threading.Event(), threading.Event()
+        peak = [0]
 
         def kill() -> None:
             expired.set()
             os.killpg(proc.pid, signal.SIGKILL)
 
-        timer = threading.Timer(timeout, kill)
+        def sample() -> None:
+            while not done.wait(0.05):
+                peak[0] = max(peak[0], group_rss(proc.pid))
+
+        timer, sampler = threading.Timer(timeout, kill), threading.Thread(target=sample)
         timer.start()
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
+        done.set()
         timer.cancel()
+        sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read().decode("utf-8", "replace")
-    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, text, expired.is_set())
+    rss = max(usage.ru_maxrss * 1024, peak[0]) / 2**20
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(seconds, rss, proc.returncode, text, expired.is_set(), cpu)
+
+
+def group_rss(group: int) -> int:
+    """The resident bytes of every process in the process group ``group`` (Linux ``/proc``)."""
+    total, page = 0, os.sysconf("SC_PAGE_SIZE")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            if int(fields[2]) == group:
+                with open(f"/proc/{entry.name}/statm", "rb") as fh:
+                    total += int(fh.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
 
 
 def summarize(
@@ -109,7 +144,8 @@ def summarize(
         return Summary(None, None, f"timeout after {runs[-1].seconds:.0f}s")
     note = "" if all(ok(r) for r in runs) else f"exit {runs[-1].returncode}"
     seconds = statistics.median(r.seconds for r in runs)
-    return Summary(seconds, statistics.median(r.peak_rss_mb for r in runs), note)
+    cpu = statistics.median(r.cpu_seconds for r in runs)
+    return Summary(seconds, statistics.median(r.peak_rss_mb for r in runs), note, cpu)
 
 
 def project_for(n: int, root: Path) -> Path:
@@ -354,8 +390,8 @@ def measurements_table(rows: Sequence[Row]) -> str:
     """The measurements as a markdown table (seconds; MB for RSS)."""
     head = (
         "| N | floor wall | floor apply | T_empty | T_cold | T_warm | pytest-alembic "
-        "| RSS floor | RSS empty | RSS cold | RSS warm | RSS alembic |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| CPU empty | CPU cold | RSS floor | RSS empty | RSS cold | RSS warm | RSS alembic |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for r in rows:
@@ -363,7 +399,8 @@ def measurements_table(rows: Sequence[Row]) -> str:
         warm, alembic = r.summary("warm"), r.summary("alembic")
         lines.append(
             f"| {r.n} | {floor.cell()} | {r.floor_apply.cell()} | {empty.cell()} "
-            f"| {cold.cell()} | {warm.cell()} | {alembic.cell()} | {floor.rss()} "
+            f"| {cold.cell()} | {warm.cell()} | {alembic.cell()} | {empty.cpu()} | {cold.cpu()} "
+            f"| {floor.rss()} "
             f"| {empty.rss()} | {cold.rss()} | {warm.rss()} | {alembic.rss()} |"
         )
     return head + "\n".join(lines)
@@ -394,6 +431,22 @@ def _overhead_ratio(row: Row | None, run: str) -> float | None:
         if t is None or empty is None or not floor:
             return None
         return (t - empty) / floor
+
+    return row.per_round(ratio)
+
+
+def _cpu_overhead_ratio(row: Row | None) -> float | None:
+    """``(CPU_cold - CPU_empty) / floor``, the median over rounds: d1check's own work in CPU
+    seconds, whichever process did it."""
+    if row is None:
+        return None
+
+    def ratio(i: int) -> float | None:
+        cold, empty = row.runs.get("cold", []), row.runs.get("empty", [])
+        floor = row.applies[i]
+        if i >= len(cold) or i >= len(empty) or not floor:
+            return None
+        return (cold[i].cpu_seconds - empty[i].cpu_seconds) / floor
 
     return row.per_round(ratio)
 
@@ -434,6 +487,10 @@ def evaluate(rows: Sequence[Row]) -> list[Target]:
     if xdist_empty is not None:
         value = f"{xdist_empty:.2f}x (n2/n0)"
         targets.append(Target("context: the items that do nothing, -n 2 vs -n 0", value, "info"))
+    cpu = _cpu_overhead_ratio(r1000)
+    if cpu is not None:
+        name = "context: (CPU_cold - CPU_empty) @1000, all processes"
+        targets.append(Target(name, f"{cpu:.2f}x floor", "info"))
     return targets
 
 

@@ -105,6 +105,10 @@ class ResultCache:
         payload = [{"key": key, **_encoded(f)} for key, f in zip(keys, found, strict=True)]
         _atomic_write(self._chunk_path(keys[-1]), json.dumps(payload).encode())
 
+    def has_summary(self, key: str) -> bool:
+        """Whether the whole history whose last key is `key` is kept in one file."""
+        return (self.directory / "results" / f"{key}.all.json").is_file()
+
     def load_summary(self, key: str) -> list[Found] | None:
         """Every version's results and fingerprint of the history whose last key is `key`."""
         try:

@@ -22,7 +22,7 @@ from d1check.schema import (
     same_catalog,
 )
 from d1check.sqlfacts import TRANSACTION_WORDS, Effect, effects, touched_tables, words
-from d1check.statements import Statement, has_unterminated_comment
+from d1check.statements import Statement, first_keywords, has_unterminated_comment
 from d1check.tracking import records_itself
 
 CHECK_NAMES = ("applies", "rows", "rollback", "idempotent", "d1", "destructive")
@@ -384,6 +384,8 @@ def check_idempotent(applied: Applied) -> CheckResult:
     statements = [
         s for s in migration.file.statements if not _tracking_statement(s, policy.tracking_table)
     ]
+    if all(creates_only_if_missing(s) for s in statements):
+        return passed("idempotent")
     db = applied.after.db
     try:
         with db.trial():
@@ -392,6 +394,28 @@ def check_idempotent(applied: Applied) -> CheckResult:
     except SQLError as error:
         return failed("idempotent", _not_idempotent_message(error))
     return _compare_second_run(applied.after, second, migration)
+
+
+_CREATED_KINDS = frozenset({"TABLE", "INDEX", "VIEW", "TRIGGER"})
+
+
+def creates_only_if_missing(statement: Statement) -> bool:
+    """`CREATE [TEMP] [UNIQUE | VIRTUAL] TABLE|INDEX|VIEW|TRIGGER IF NOT EXISTS …`.
+
+    A file of such statements alone is idempotent once it has applied: each object then exists,
+    and SQLite returns from these statements before reading anything else (no other statement
+    can take the name: it fails on a name in use), so a second run changes nothing and cannot
+    fail. The idempotency check passes such a file without running it again.
+    """
+    found = first_keywords(statement.sql, 7)
+    if found[:1] != ("CREATE",):
+        return False
+    rest = list(found[1:])
+    if rest[:1] in (["TEMP"], ["TEMPORARY"]):
+        rest = rest[1:]
+    if rest[:2] in (["UNIQUE", "INDEX"], ["VIRTUAL", "TABLE"]):
+        rest = rest[1:]
+    return rest[:1] != [] and rest[0] in _CREATED_KINDS and rest[1:4] == ["IF", "NOT", "EXISTS"]
 
 
 def _not_idempotent_message(error: SQLError) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from d1check import session as d1session
+from d1check.background import MODES
 from d1check.checks import CheckResult
 from d1check.config import Config
 from d1check.engine import engine_description
@@ -88,6 +89,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N/S",
         default="1200/300",
         help="never send more than N API requests in any S seconds (default 1200/300; `none`)",
+    )
+    group.addoption(
+        "--d1check-background",
+        choices=MODES,
+        default="auto",
+        help="run the pass over the history in a helper process beside pytest's own work: auto "
+        "(with a second CPU and at least 100 migrations to check), on, off (default auto)",
     )
 
 
@@ -176,6 +184,8 @@ class MigrationsDirectory(pytest.Directory):
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         state = self.config.stash[_SESSION]
+        if not hasattr(self.config, "workerinput"):
+            state.start_background(self.family, self.config.getoption("d1check_background"))
         for check in ("sequence", "checksums"):
             yield CheckItem.from_parent(
                 self, name=check, family=self.family, check=check, migration=None
@@ -259,6 +269,13 @@ class CheckItem(pytest.Item):
 
 
 _GATE_LINES = pytest.StashKey[list[str]]()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the helper processes that still run."""
+    state = config.stash.get(_SESSION, None)
+    if state is not None:
+        state.stop_background()
 
 
 @pytest.hookimpl(trylast=True)

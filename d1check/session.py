@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from d1check.background import Background, worth_a_helper
 from d1check.cache import CHECKPOINT_EVERY, Found, ResultCache, chain, chunk_bounds
 from d1check.checks import CHECK_NAMES, CheckResult, Policy, failed, passed, skipped
 from d1check.config import Config, Family, load_config
@@ -54,6 +55,9 @@ class Session:
         self._computed: dict[str, dict[str, dict[str, CheckResult]]] = {}
         self._prints: dict[str, list[str]] = {}
         self._files: dict[str, dict[str, Migration]] = {}
+        self._positions: dict[str, dict[str, int]] = {}
+        self._segments: dict[str, _Segments] = {}
+        self._helpers: dict[str, Background] = {}
 
     @classmethod
     def load(
@@ -112,39 +116,83 @@ class Session:
             return failed(check, f"{file_name}: not found in {history.migrations.migrations_dir}")
         if self.cache is None:
             return history.results(migration)[check]
+        if family in self._helpers and family not in self._computed:
+            position = self._positions[family][file_name]
+            found = self._segments_of(family, history).wait_for(position)
+            if found is not None:
+                return found[0][check]
         return self._cached_results(family, history)[migration.name][check]
+
+    def compute(self, family: str) -> None:
+        """Run every check of `family` now (keeping the results in the cache, if there is one)."""
+        history = self.history(family)
+        if isinstance(history, MigrationFileError):
+            return
+        if self.cache is None:
+            history.run_all()
+        else:
+            self._cached_results(family, history)
+
+    def start_background(self, family: str, mode: str = "auto") -> bool:
+        """Start a helper process that computes `family`'s missing results into the cache
+        (`d1check.background`), so that the pass runs beside the caller's own work; results are
+        then read segment by segment as they are stored. `mode`: `auto` (a helper when there is
+        a second CPU and a long history to compute), `on`, `off`. True when one started."""
+        if self.cache is None or family in self._helpers:
+            return False
+        history = self.history(family)
+        if isinstance(history, MigrationFileError):
+            return False
+        missing = self._segments_of(family, history).missing_count()
+        if not worth_a_helper(mode, missing):
+            return False
+        helper = Background.start(self.config.root, self.cache.directory, family)
+        self._helpers[family] = helper
+        return True
+
+    def stop_background(self) -> None:
+        """Stop the helper processes that still run (what they finished stays in the cache)."""
+        for helper in self._helpers.values():
+            helper.stop()
 
     def _by_file(self, family: str, history: History) -> dict[str, Migration]:
         if family not in self._files:
-            self._files[family] = {m.file_name: m for m in history.migrations.migrations}
+            migrations = history.migrations.migrations
+            self._files[family] = {m.file_name: m for m in migrations}
+            self._positions[family] = {m.file_name: i for i, m in enumerate(migrations)}
         return self._files[family]
 
     def _cached_results(self, family: str, history: History) -> dict[str, dict[str, CheckResult]]:
         if family not in self._computed:
-            self._computed[family], self._prints[family] = self._compute_with_cache(history)
+            self._computed[family], self._prints[family] = self._compute_with_cache(family, history)
         return self._computed[family]
 
+    def _segments_of(self, family: str, history: History) -> _Segments:
+        """The family's results as kept in the cache so far, and the means to compute the rest."""
+        if family not in self._segments:
+            assert self.cache is not None
+            keys = chain(
+                history.policy,
+                history.seed_files,
+                history.migrations.migrations,
+                history.migrations.migrations_dir,
+            )
+            found = _found_in_cache(self.cache, keys)
+            self._segments[family] = _Segments(self.cache, history, keys, found, self.segment_size)
+        return self._segments[family]
+
     def _compute_with_cache(
-        self, history: History
+        self, family: str, history: History
     ) -> tuple[dict[str, dict[str, CheckResult]], list[str]]:
         assert self.cache is not None
-        cache = self.cache
+        segments = self._segments_of(family, history)
+        keys, found = segments.keys, segments.found
+        if segments.missing_count():
+            segments.compute()
+        complete = [f for f in found if f is not None]
+        if keys and len(complete) == len(keys) and not self.cache.has_summary(keys[-1]):
+            self.cache.store_summary(keys[-1], complete)
         migrations = history.migrations.migrations
-        keys = chain(
-            history.policy, history.seed_files, migrations, history.migrations.migrations_dir
-        )
-        summary = cache.load_summary(keys[-1]) if keys else None
-        if summary is not None and len(summary) == len(keys):
-            found: Missing = list(summary)
-        else:
-            found = [None] * len(keys)
-            for start, end in chunk_bounds(len(keys)):
-                _load_chunk(cache, keys, found, start, end)
-            if any(f is None for f in found):
-                _Segments(cache, history, keys, found, self.segment_size).compute()
-            complete = [f for f in found if f is not None]
-            if keys and len(complete) == len(keys):
-                cache.store_summary(keys[-1], complete)
         results = {m.name: f[0] for m, f in zip(migrations, found, strict=True) if f is not None}
         prints = [f[1] for f in found if f is not None]
         return results, prints
@@ -194,6 +242,17 @@ class Session:
 
 
 Missing = list[Found | None]
+
+
+def _found_in_cache(cache: ResultCache, keys: list[str]) -> Missing:
+    """What the cache holds of the versions whose keys are `keys` (None where nothing)."""
+    summary = cache.load_summary(keys[-1]) if keys else None
+    if summary is not None and len(summary) == len(keys):
+        return list(summary)
+    found: Missing = [None] * len(keys)
+    for start, end in chunk_bounds(len(keys)):
+        _load_chunk(cache, keys, found, start, end)
+    return found
 
 
 def _load_chunk(cache: ResultCache, keys: list[str], found: Missing, start: int, end: int) -> None:
@@ -251,6 +310,20 @@ class _Segments:
                 bound = todo.pop(0)
                 with self.cache.lock(self._lock_name(bound)):
                     self._run(*bound)
+
+    def missing_count(self) -> int:
+        """How many versions have no results yet."""
+        return sum(1 for f in self.found if f is None)
+
+    def wait_for(self, position: int) -> Found | None:
+        """The results of the version at `position` (0-based): read from the cache once the
+        segment holding it is stored, waiting while another process holds it, or computed here
+        when nobody does."""
+        if self.found[position] is None:
+            bound = next(b for b in self.bounds if b[0] <= position < b[1])
+            with self.cache.lock(self._lock_name(bound)):
+                self._run(*bound)
+        return self.found[position]
 
     def _lock_name(self, bound: tuple[int, int]) -> str:
         return f"{self.keys[0][:16]}-{bound[0]}"

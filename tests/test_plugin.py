@@ -100,3 +100,22 @@ def test_failures_are_reported_without_a_traceback(pytester: pytest.Pytester) ->
     result.stdout.fnmatch_lines(["d1check rollback: *0004_create_tags.sql: no rollback file"])
     for marker in ("Traceback", "raise CheckFailed", "plugin.py:*: CheckFailed", "E   *"):
         result.stdout.no_fnmatch_line(f"*{marker}*")
+
+
+@pytest.mark.parametrize("example", ["good", "rollback"])
+def test_the_pass_in_a_helper_process_reports_what_the_pass_in_pytest_does(
+    pytester: pytest.Pytester, example: str
+) -> None:
+    use_example(pytester, example)
+    cached = ("-p", "no:hypothesispytest", "-rA")
+    logs = pytester.path / ".pytest_cache" / "d" / "d1check"
+    off = pytester.runpytest(*cached, "--d1check-background=off")
+    assert not list(logs.glob("background-*.log"))
+    shutil.rmtree(pytester.path / ".pytest_cache")
+    on = pytester.runpytest(*cached, "--d1check-background=on")
+    (log,) = logs.glob("background-*.log")
+    assert log.read_text() == ""
+    assert on.ret == off.ret
+    assert on.parseoutcomes() == off.parseoutcomes()
+    summary = [line for line in off.outlines if line.startswith(("PASSED", "SKIPPED", "FAILED"))]
+    assert summary and [line for line in on.outlines if line in summary] == summary

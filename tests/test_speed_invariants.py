@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -406,3 +407,96 @@ def test_a_destructive_rollback_is_compared_over_the_columns_it_keeps(
             result.message
         )
         assert "(values differ)" in result.message
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY);", True),
+        ("create index if not exists i on t(id);", True),
+        ("CREATE UNIQUE INDEX IF NOT EXISTS i ON t(id);", True),
+        ("CREATE VIEW IF NOT EXISTS v AS SELECT 1;", True),
+        ("CREATE TEMP TABLE IF NOT EXISTS t (id);", True),
+        ("CREATE VIRTUAL TABLE IF NOT EXISTS f USING fts5(body);", True),
+        ("-- a note\nCREATE TRIGGER IF NOT EXISTS tr AFTER INSERT ON t BEGIN SELECT 1; END;", True),
+        ("CREATE TABLE t (id INTEGER PRIMARY KEY);", False),
+        ("CREATE INDEX i ON t(id);", False),
+        ('CREATE TABLE "IF" (id);', False),
+        ("CREATE UNIQUE TABLE IF NOT EXISTS t (id);", False),
+        ("DROP TABLE IF EXISTS t;", False),
+        ("INSERT INTO t SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM t);", False),
+    ],
+)
+def test_statements_that_only_create_what_is_missing(sql: str, expected: bool) -> None:
+    (statement,) = split_statements(sql)
+    assert checks.creates_only_if_missing(statement) is expected
+
+
+IDEMPOTENT_BASE = {
+    "migrations/0001_init.sql": SCHEMA_0001,
+    "rollbacks/0001_rollback.sql": "DROP TABLE a;\nDROP TABLE b;\nDROP TABLE kv;\n",
+    "rollbacks/0002_rollback.sql": "DROP INDEX IF EXISTS a_name;\nDROP TABLE IF EXISTS c;\n",
+}
+
+
+def _idempotent_result(
+    tmp_path: Path, migration: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[checks.CheckResult, int]:
+    """The idempotency result of `migration` and how many times the check ran it again."""
+    history = project(tmp_path, IDEMPOTENT_BASE | {"migrations/0002_step.sql": migration})
+    history.run_to(1)
+    again = 0
+    check, run = checks.CHECKS["idempotent"], D1Database.run
+
+    def counting_run(db: D1Database, *args: Any, **kwargs: Any) -> None:
+        nonlocal again
+        again += 1
+        run(db, *args, **kwargs)
+
+    def counted(applied: checks.Applied) -> checks.CheckResult:
+        monkeypatch.setattr(D1Database, "run", counting_run)
+        try:
+            return check(applied)
+        finally:
+            monkeypatch.setattr(D1Database, "run", run)
+
+    monkeypatch.setitem(checks.CHECKS, "idempotent", counted)
+    return history.results(history.migrations.find("0002"))["idempotent"], again
+
+
+def test_a_file_that_only_creates_what_is_missing_passes_without_a_second_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, again = _idempotent_result(
+        tmp_path,
+        "CREATE INDEX IF NOT EXISTS a_name ON a(name);\n"
+        "CREATE TABLE IF NOT EXISTS c (id INTEGER PRIMARY KEY);\n",
+        monkeypatch,
+    )
+    assert result.outcome == "passed"
+    assert again == 0
+
+
+def test_a_create_beside_another_statement_is_run_again_and_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, again = _idempotent_result(
+        tmp_path,
+        "CREATE TABLE IF NOT EXISTS c (id INTEGER PRIMARY KEY);\n"
+        "INSERT INTO c (id) SELECT coalesce(max(id), 0) + 1 FROM c;\n",
+        monkeypatch,
+    )
+    assert again == 1
+    assert result.failed
+    assert "rows of c: 1 after the first run, 2 after the second" in result.message
+
+
+def test_a_create_without_if_not_exists_is_run_again_and_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, again = _idempotent_result(
+        tmp_path, "CREATE TABLE c (id INTEGER PRIMARY KEY);\n", monkeypatch
+    )
+    assert again == 1
+    assert result.failed
+    assert "already exists" in result.message
