@@ -37,8 +37,14 @@ def worth_a_helper(mode: str, missing: int, cpus: int | None = None) -> bool:
         return False
     if mode == "on":
         return True
-    usable = cpus if cpus is not None else len(os.sched_getaffinity(0))
+    usable = cpus if cpus is not None else usable_cpus()
     return usable > 1 and missing >= MIN_MISSING
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 class Background:

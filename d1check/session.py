@@ -146,8 +146,10 @@ class Session:
         missing = self._segments_of(family, history).missing_count()
         if not worth_a_helper(mode, missing):
             return False
-        helper = Background.start(self.config.root, self.cache.directory, family)
-        self._helpers[family] = helper
+        try:
+            self._helpers[family] = Background.start(self.config.root, self.cache.directory, family)
+        except OSError:
+            return False  # no helper: the items compute the results themselves
         return True
 
     def stop_background(self) -> None:
@@ -317,13 +319,25 @@ class _Segments:
 
     def wait_for(self, position: int) -> Found | None:
         """The results of the version at `position` (0-based): read from the cache once the
-        segment holding it is stored, waiting while another process holds it, or computed here
-        when nobody does."""
-        if self.found[position] is None:
-            bound = next(b for b in self.bounds if b[0] <= position < b[1])
-            with self.cache.lock(self._lock_name(bound)):
-                self._run(*bound)
+        segment holding it is stored, or computed here when nobody holds it. While another
+        process holds it, a later segment nobody holds is computed here meanwhile; with none
+        left, the call waits."""
+        bound = next(b for b in self.bounds if b[0] <= position < b[1])
+        while self.found[position] is None:
+            if self._run_if_free(bound):
+                continue
+            later = [b for b in self.bounds if b[0] > bound[0] and self._missing(*b) is not None]
+            if not any(self._run_if_free(b) for b in later):
+                with self.cache.lock(self._lock_name(bound)):
+                    self._run(*bound)
         return self.found[position]
+
+    def _run_if_free(self, bound: tuple[int, int]) -> bool:
+        """Compute the segment `bound` unless another process holds it; whether it was free."""
+        with self.cache.lock(self._lock_name(bound), wait=False) as got:
+            if got:
+                self._run(*bound)
+        return got
 
     def _lock_name(self, bound: tuple[int, int]) -> str:
         return f"{self.keys[0][:16]}-{bound[0]}"

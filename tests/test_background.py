@@ -95,9 +95,11 @@ def _no_pass(*args: object, **kwargs: object) -> None:
     raise AssertionError("the items computed a result the helper had stored")
 
 
-def test_an_item_waits_for_the_segment_another_process_holds(
-    project: Path, expected: str, tmp_path: Path
+@pytest.mark.parametrize("later_free", [True, False])
+def test_an_item_reads_the_segment_another_process_holds(
+    project: Path, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, later_free: bool
 ) -> None:
+    """Meanwhile it computes the later segments nobody holds; with none free, it only waits."""
     cache = tmp_path / "cache"
     other = Session.load(project, cache)
     history = other.history(_family(other))
@@ -113,21 +115,31 @@ def test_an_item_waits_for_the_segment_another_process_holds(
             release.wait(60)
             segments._run(*first)
 
+    checked: list[int] = []
+    step = History._step
+
+    def recording_step(self: History, *, check: bool = True) -> None:
+        if check and threading.current_thread() is threading.main_thread():
+            checked.append(self.position)
+        step(self, check=check)
+
+    monkeypatch.setattr(History, "_step", recording_step)
     worker = threading.Thread(target=compute_first_segment)
     worker.start()
     holding.wait(60)
     session = Session.load(project, cache)
     session._helpers[_family(session)] = _FinishedHelper()  # as if a helper were running
-    mine = session.history(_family(session))
-    assert isinstance(mine, History)
-    mine._step = _no_pass  # type: ignore[method-assign]
-    threading.Timer(0.5, release.set).start()
-    started = time.monotonic()
     name = session.migration_files(_family(session))[0].name
-    result = session.migration_result(_family(session), name, "rollback")
-    assert time.monotonic() - started >= 0.4  # it waited for the lock
+    later = slice(1, None) if not later_free else slice(0, 0)
+    with _holding_locks(Session.load(project, cache), later):
+        threading.Timer(0.5, release.set).start()
+        result = session.migration_result(_family(session), name, "rollback")
     worker.join(60)
     assert json.loads(json.dumps(asdict(result))) == json.loads(expected)[name]["rollback"]
+    if later_free:
+        assert checked and min(checked) >= first[1]  # later segments only, never the held one
+    else:
+        assert checked == []
 
 
 class _FinishedHelper:
@@ -194,3 +206,15 @@ def _alive(pid: int) -> bool:
 def test_a_helper_needs_the_results_cache(project: Path) -> None:
     session = Session.load(project)
     assert not session.start_background(_family(session), "on")
+
+
+def test_a_helper_that_cannot_start_leaves_the_work_to_the_items(
+    project: Path, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cannot_start(*args: object) -> background.Background:
+        raise OSError("no such interpreter")
+
+    monkeypatch.setattr(background.Background, "start", cannot_start)
+    session = Session.load(project, tmp_path / "cache")
+    assert not session.start_background(_family(session), "on")
+    assert _items(session) == expected
