@@ -406,6 +406,24 @@ def measurements_table(rows: Sequence[Row]) -> str:
     return head + "\n".join(lines)
 
 
+def xdist_table(rows: Sequence[Row]) -> str:
+    """Wall and CPU seconds of the cold runs and of the items that do nothing, under ``-n 0`` and
+    ``-n 2`` (medians), at the sizes where they ran."""
+    names = ("n0", "n2", "empty-n0", "empty-n2")
+    head = (
+        "| N | cold -n 0 | cold -n 2 | empty -n 0 | empty -n 2 | CPU cold -n 0 | CPU cold -n 2 "
+        "| CPU empty -n 0 | CPU empty -n 2 |\n|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = []
+    for r in rows:
+        if not all(r.runs.get(name) for name in names):
+            continue
+        runs = [r.summary(name) for name in names]
+        cells = [s.cell() for s in runs] + [s.cpu() for s in runs]
+        lines.append(f"| {r.n} | " + " | ".join(cells) + " |")
+    return head + "\n".join(lines) if lines else ""
+
+
 @dataclass(frozen=True)
 class Target:
     """One speed target of the issue and its verdict."""
@@ -559,6 +577,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append(measure_size(n, args.workdir, args))
     print(measurements_table(rows))
     print()
+    xdist = xdist_table(rows)
+    if xdist:
+        print(xdist)
+        print()
     print(targets_table(evaluate(rows)))
     return 0
 

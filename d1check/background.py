@@ -4,7 +4,7 @@ pytest spends about as long on its own work per item (running the protocol, repo
 spends checking a migration, and both run on one core. A helper process started at collection
 runs the pass into the results cache, segment by segment, while pytest collects and reports; each
 item then waits only for the segment that holds its migration. The protocol is the one
-pytest-xdist workers share (`session._Segments`): a segment is computed under its lock, so an
+pytest-xdist workers share (`d1check.segments`): a segment is computed under its lock, so an
 item that reaches a segment nobody holds computes it itself, and a helper that dies or is stopped
 costs nothing but the work it did not do.
 

@@ -17,7 +17,8 @@ import pytest
 from d1check.cache import CHECKPOINT_EVERY, chain, chunk_bounds
 from d1check.engine import D1Database
 from d1check.history import History
-from d1check.session import Session, segment_bounds
+from d1check.segments import segment_bounds
+from d1check.session import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
