@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +269,26 @@ class CheckItem(pytest.Item):
 
 
 _GATE_LINES = pytest.StashKey[list[str]]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Stop the helper processes no selected item needs (all of them under --collect-only)."""
+    state = session.config.stash.get(_SESSION, None)
+    if state is None:
+        return
+    needed = set() if session.config.option.collectonly else families_in(session.items, state)
+    state.stop_background(keep=needed)
+
+
+def families_in(items: Iterable[pytest.Item], state: d1session.Session) -> set[str]:
+    """The families whose pass the d1check items among `items` read."""
+    families = set()
+    for item in items:
+        if isinstance(item, CheckItem) and item.check == "production":
+            families.add(state.config.default_family.name)
+        elif isinstance(item, CheckItem) and item.migration is not None:
+            families.add(item.family)
+    return families
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -6,7 +6,7 @@ This is the plain-Python layer under the pytest plugin and the CLI: nothing here
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -153,10 +153,12 @@ class Session:
             return False  # no helper: the items compute the results themselves
         return True
 
-    def stop_background(self) -> None:
-        """Stop the helper processes that still run (what they finished stays in the cache)."""
-        for helper in self._helpers.values():
-            helper.stop()
+    def stop_background(self, keep: Collection[str] = ()) -> None:
+        """Stop the helper processes that still run, but those of the families in `keep` (what
+        they finished stays in the cache)."""
+        for family, helper in self._helpers.items():
+            if family not in keep:
+                helper.stop()
 
     def _by_file(self, family: str, history: History) -> dict[str, Migration]:
         if family not in self._files:

@@ -218,3 +218,16 @@ def test_a_helper_that_cannot_start_leaves_the_work_to_the_items(
     session = Session.load(project, tmp_path / "cache")
     assert not session.start_background(_family(session), "on")
     assert _items(session) == expected
+
+
+def test_stopping_keeps_the_helpers_of_the_families_still_needed(
+    project: Path, tmp_path: Path
+) -> None:
+    session = Session.load(project, tmp_path / "cache")
+    with _holding_locks(Session.load(project, tmp_path / "cache"), slice(-1, None)):
+        assert session.start_background(_family(session), "on")
+        session.stop_background(keep={_family(session)})
+        time.sleep(0.3)
+        assert session._helpers[_family(session)].running()
+        session.stop_background(keep={"another"})
+        assert not session._helpers[_family(session)].running()

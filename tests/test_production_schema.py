@@ -94,3 +94,19 @@ def test_a_sqlite_schema_dump_is_read_too(pytester: pytest.Pytester) -> None:
     project(pytester, text)
     result = pytester.runpytest(*INNER, "-k", "production")
     assert production(result)[0] == "passed"
+
+
+@pytest.mark.parametrize(
+    ("selection", "families"),
+    [((), {"default"}), (("-k", "production"), {"default"}), (("-k", "sequence"), set())],
+)
+def test_the_helper_is_kept_only_for_the_families_selected_items_read(
+    pytester: pytest.Pytester, selection: tuple[str, ...], families: set[str]
+) -> None:
+    from d1check.plugin import _SESSION, families_in
+
+    project(pytester, export_at(5, no_data=True))
+    recorded = pytester.inline_run(*INNER, "--collect-only", *selection)
+    session = recorded.getcall("pytest_collection_finish").session
+    assert session.items
+    assert families_in(session.items, session.config.stash[_SESSION]) == families
