@@ -98,11 +98,21 @@ class Segments:
         while self.found[position] is None:
             if self._run_if_free(bound):
                 continue
-            later = [b for b in self.bounds if b[0] > bound[0] and self._missing(*b) is not None]
-            if not any(self._run_if_free(b) for b in later):
+            if not any(self._run_if_free(b) for b in self._meanwhile(bound)):
                 with self.cache.lock(self._lock_name(bound)):
                     self._run(*bound)
         return self.found[position]
+
+    def _meanwhile(self, bound: tuple[int, int]) -> list[tuple[int, int]]:
+        """The missing segments after `bound`, in the order to try them while another process
+        holds `bound`: first the one this process's pass reached (no replay), then from the
+        middle of the rest on, so that the two processes each go on through a long run of
+        segments instead of replaying the ones the other just checked."""
+        later = [b for b in self.bounds if b[0] > bound[0] and self._missing(*b) is not None]
+        here = [b for b in later if b[0] == self.history.position]
+        rest = [b for b in later if b not in here]
+        middle = len(rest) // 2
+        return here + rest[middle:] + rest[:middle]
 
     def _run_if_free(self, bound: tuple[int, int]) -> bool:
         """Compute the segment `bound` unless another process holds it; whether it was free."""

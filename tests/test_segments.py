@@ -9,15 +9,16 @@ import re
 import sys
 import threading
 import time
+import types
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from d1check.cache import CHECKPOINT_EVERY, chain, chunk_bounds
+from d1check.cache import CHECKPOINT_EVERY, ResultCache, chain, chunk_bounds
 from d1check.engine import D1Database
 from d1check.history import History
-from d1check.segments import segment_bounds
+from d1check.segments import Segments, segment_bounds
 from d1check.session import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -170,3 +171,18 @@ def test_replaying_without_checks_leaves_the_checked_pass_state(project: Path) -
     checked.run_to(281)
     replayed.replay_to(281)
     assert replayed.state_bytes() is None and checked.state_bytes() is None
+
+
+def test_meanwhile_a_process_goes_on_from_where_its_pass_is_else_from_the_middle(
+    tmp_path: Path,
+) -> None:
+    keys = [f"key{i}" for i in range(300)]
+    found: list[object] = [None] * 300
+    pass_at = types.SimpleNamespace(position=0)
+    segments = Segments(ResultCache(tmp_path), pass_at, keys, found, 50)  # type: ignore[arg-type]
+    starts = lambda: [b[0] for b in segments._meanwhile((0, 50))]  # noqa: E731
+    assert starts() == [150, 200, 250, 50, 100]
+    pass_at.position = 100
+    assert starts() == [100, 200, 250, 50, 150]
+    found[150:200] = ["done"] * 50
+    assert starts() == [100, 200, 250, 50]
