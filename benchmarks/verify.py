@@ -350,10 +350,20 @@ class Row:
         return statistics.median(v for v in values if v is not None)
 
     def seconds(self, name: str, i: int) -> float | None:
+        """Wall seconds of round ``i``'s run (``None`` when it is missing or failed)."""
+        run = self._run(name, i)
+        return None if run is None else run.seconds
+
+    def cpu(self, name: str, i: int) -> float | None:
+        """CPU seconds of round ``i``'s run (``None`` when it is missing or failed)."""
+        run = self._run(name, i)
+        return None if run is None else run.cpu_seconds
+
+    def _run(self, name: str, i: int) -> Run | None:
         runs = self.runs.get(name, [])
         if i >= len(runs) or runs[i].returncode != 0 or runs[i].timed_out:
             return None
-        return runs[i].seconds
+        return runs[i]
 
 
 def measure_size(n: int, root: Path, args: argparse.Namespace) -> Row:
@@ -439,32 +449,18 @@ def _verdict(value: float | None, ok: Callable[[float], bool], fmt: str) -> tupl
     return fmt.format(value), "PASS" if ok(value) else "FAIL"
 
 
-def _overhead_ratio(row: Row | None, run: str) -> float | None:
-    """``(T_run - T_empty) / floor``, the median over rounds."""
+def _overhead_ratio(row: Row | None, run: str, cpu: bool = False) -> float | None:
+    """``(T_run - T_empty) / floor``, the median over rounds; with ``cpu``, the same in CPU
+    seconds (d1check's own work, whichever process did it)."""
     if row is None:
         return None
+    measure = row.cpu if cpu else row.seconds
 
     def ratio(i: int) -> float | None:
-        t, empty, floor = row.seconds(run, i), row.seconds("empty", i), row.applies[i]
+        t, empty, floor = measure(run, i), measure("empty", i), row.applies[i]
         if t is None or empty is None or not floor:
             return None
         return (t - empty) / floor
-
-    return row.per_round(ratio)
-
-
-def _cpu_overhead_ratio(row: Row | None) -> float | None:
-    """``(CPU_cold - CPU_empty) / floor``, the median over rounds: d1check's own work in CPU
-    seconds, whichever process did it."""
-    if row is None:
-        return None
-
-    def ratio(i: int) -> float | None:
-        cold, empty = row.runs.get("cold", []), row.runs.get("empty", [])
-        floor = row.applies[i]
-        if i >= len(cold) or i >= len(empty) or not floor:
-            return None
-        return (cold[i].cpu_seconds - empty[i].cpu_seconds) / floor
 
     return row.per_round(ratio)
 
@@ -505,7 +501,7 @@ def evaluate(rows: Sequence[Row]) -> list[Target]:
     if xdist_empty is not None:
         value = f"{xdist_empty:.2f}x (n2/n0)"
         targets.append(Target("context: the items that do nothing, -n 2 vs -n 0", value, "info"))
-    cpu = _cpu_overhead_ratio(r1000)
+    cpu = _overhead_ratio(r1000, "cold", cpu=True)
     if cpu is not None:
         name = "context: (CPU_cold - CPU_empty) @1000, all processes"
         targets.append(Target(name, f"{cpu:.2f}x floor", "info"))

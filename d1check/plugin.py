@@ -284,9 +284,11 @@ def families_in(items: Iterable[pytest.Item], state: d1session.Session) -> set[s
     """The families whose pass the d1check items among `items` read."""
     families = set()
     for item in items:
-        if isinstance(item, CheckItem) and item.check == "production":
+        if not isinstance(item, CheckItem):
+            continue
+        if item.check == "production":
             families.add(state.config.default_family.name)
-        elif isinstance(item, CheckItem) and item.migration is not None:
+        elif item.migration is not None:
             families.add(item.family)
     return families
 

@@ -75,21 +75,17 @@ class Segments:
         while todo:
             taken = False
             for bound in list(todo):
-                with self.cache.lock(self._lock_name(bound), wait=False) as got:
-                    if got:
-                        self._run(*bound)
-                        todo.remove(bound)
-                        taken = True
+                if self._run_if_free(bound):
+                    todo.remove(bound)
+                    taken = True
             if todo and not taken:
-                bound = todo.pop(0)
-                with self.cache.lock(self._lock_name(bound)):
-                    self._run(*bound)
+                self._run_when_free(todo.pop(0))
 
     def missing_count(self) -> int:
         """How many versions have no results yet."""
         return sum(1 for f in self.found if f is None)
 
-    def wait_for(self, position: int) -> Found | None:
+    def wait_for(self, position: int) -> Found:
         """The results of the version at `position` (0-based): read from the cache once the
         segment holding it is stored, or computed here when nobody holds it. While another
         process holds it, a later segment nobody holds is computed here meanwhile; with none
@@ -99,9 +95,10 @@ class Segments:
             if self._run_if_free(bound):
                 continue
             if not any(self._run_if_free(b) for b in self._meanwhile(bound)):
-                with self.cache.lock(self._lock_name(bound)):
-                    self._run(*bound)
-        return self.found[position]
+                self._run_when_free(bound)
+        found = self.found[position]
+        assert found is not None
+        return found
 
     def _meanwhile(self, bound: tuple[int, int]) -> list[tuple[int, int]]:
         """The missing segments after `bound`, in the order to try them while another process
@@ -120,6 +117,12 @@ class Segments:
             if got:
                 self._run(*bound)
         return got
+
+    def _run_when_free(self, bound: tuple[int, int]) -> None:
+        """Compute the segment `bound`, waiting while another process holds it (once it is
+        released, its stored results are read instead)."""
+        with self.cache.lock(self._lock_name(bound)):
+            self._run(*bound)
 
     def _lock_name(self, bound: tuple[int, int]) -> str:
         return f"{self.keys[0][:16]}-{bound[0]}"

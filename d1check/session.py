@@ -119,9 +119,7 @@ class Session:
             return history.results(migration)[check]
         if family in self._helpers and family not in self._computed:
             position = self._positions[family][file_name]
-            found = self._segments_of(family, history).wait_for(position)
-            if found is not None:
-                return found[0][check]
+            return self._segments_of(family, history).wait_for(position)[0][check]
         return self._cached_results(family, history)[migration.name][check]
 
     def compute(self, family: str) -> None:

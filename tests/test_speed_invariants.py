@@ -477,26 +477,21 @@ def test_a_file_that_only_creates_what_is_missing_passes_without_a_second_run(
     assert again == 0
 
 
-def test_a_create_beside_another_statement_is_run_again_and_caught(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("migration", "message"),
+    [
+        (
+            "CREATE TABLE IF NOT EXISTS c (id INTEGER PRIMARY KEY);\n"
+            "INSERT INTO c (id) SELECT coalesce(max(id), 0) + 1 FROM c;\n",
+            "rows of c: 1 after the first run, 2 after the second",
+        ),
+        ("CREATE TABLE c (id INTEGER PRIMARY KEY);\n", "already exists"),
+    ],
+)
+def test_a_file_that_does_more_than_create_what_is_missing_is_run_again_and_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migration: str, message: str
 ) -> None:
-    result, again = _idempotent_result(
-        tmp_path,
-        "CREATE TABLE IF NOT EXISTS c (id INTEGER PRIMARY KEY);\n"
-        "INSERT INTO c (id) SELECT coalesce(max(id), 0) + 1 FROM c;\n",
-        monkeypatch,
-    )
+    result, again = _idempotent_result(tmp_path, migration, monkeypatch)
     assert again == 1
     assert result.failed
-    assert "rows of c: 1 after the first run, 2 after the second" in result.message
-
-
-def test_a_create_without_if_not_exists_is_run_again_and_caught(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    result, again = _idempotent_result(
-        tmp_path, "CREATE TABLE c (id INTEGER PRIMARY KEY);\n", monkeypatch
-    )
-    assert again == 1
-    assert result.failed
-    assert "already exists" in result.message
+    assert message in result.message
