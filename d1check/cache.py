@@ -53,6 +53,7 @@ def next_key(previous: str, migration: Migration) -> str:
     """The key of the history that ends with `migration`."""
     digest = hashlib.sha256(previous.encode())
     digest.update(migration.file_name.encode() + b"\0" + migration.file.sha256.encode())
+    digest.update(b"\0shipped" if migration.shipped else b"\0new")
     if migration.rollback is not None:
         digest.update(b"\0" + migration.rollback.sha256.encode())
     for directive in migration.directives:

@@ -14,12 +14,14 @@ from d1check.statements import Statement, split_statements, tokenize
 
 __all__ = [
     "DIRECTIVE_KINDS",
+    "SUM_FILE",
     "Directive",
     "Migration",
     "MigrationSet",
     "SqlFile",
     "discover",
     "parse_directives",
+    "read_shipped",
     "read_sql_file",
     "wrangler_order_key",
 ]
@@ -28,6 +30,8 @@ DIRECTIVE_KINDS = ("allow-destructive", "not-idempotent", "irreversible")
 _DIRECTIVE = re.compile(r"^d1check\s*:\s*(?P<kind>\S*)\s*(?P<reason>.*?)\s*$")
 _LEADING_NUMBER = re.compile(r"^[0-9]+")
 _BOM = "\ufeff"
+SUM_FILE = "d1check.sum"
+"""The committed record of shipped migrations (and their checksums), in the migrations directory."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,9 @@ class Migration:
     number: int | None
     rollback: SqlFile | None
     directives: tuple[Directive, ...]
+    shipped: bool = False
+    """Recorded as shipped by `d1check baseline` (listed in `d1check.sum`): applied somewhere
+    already, so held to facts (it builds a database, D1 accepts it, it is unchanged), not policy."""
 
     @property
     def path(self) -> Path:
@@ -209,13 +216,25 @@ def _rollbacks_by_number(rollbacks_dir: Path) -> tuple[dict[int, Path], list[Pat
     return by_number, unnumbered
 
 
-def _migration(path: Path, rollbacks: dict[int, Path]) -> Migration:
+def _migration(path: Path, rollbacks: dict[int, Path], shipped: frozenset[str]) -> Migration:
     file = read_sql_file(path)
     digits = _leading_number(path.name)
     number = int(digits) if digits else None
     rollback_path = rollbacks.get(number) if number is not None else None
     rollback = read_sql_file(rollback_path) if rollback_path is not None else None
-    return Migration(file, path.stem, digits, number, rollback, parse_directives(file))
+    directives = parse_directives(file)
+    return Migration(file, path.stem, digits, number, rollback, directives, path.name in shipped)
+
+
+def read_shipped(migrations_dir: Path) -> frozenset[str]:
+    """The migration file names `d1check.sum` records as shipped (none without the file)."""
+    try:
+        text = (migrations_dir / SUM_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return frozenset()
+    lines = [line for line in text.splitlines() if line.strip()][1:]
+    names = (line.rpartition(" ")[0] for line in lines)
+    return frozenset(name for name in names if name and "/" not in name)
 
 
 def _orphans(
@@ -233,6 +252,7 @@ def discover(migrations_dir: Path, rollbacks_dir: Path) -> MigrationSet:
     A missing migrations directory gives a set with no migrations.
     """
     rollbacks, unnumbered = _rollbacks_by_number(rollbacks_dir)
-    migrations = tuple(_migration(p, rollbacks) for p in _sql_files(migrations_dir))
+    shipped = read_shipped(migrations_dir)
+    migrations = tuple(_migration(p, rollbacks, shipped) for p in _sql_files(migrations_dir))
     orphans = _orphans(rollbacks, unnumbered, migrations)
     return MigrationSet(migrations_dir, rollbacks_dir, migrations, orphans)

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from d1check.checks import CheckResult, failed, passed, skipped
-from d1check.discovery import MigrationSet
+from d1check.discovery import SUM_FILE, MigrationSet
 
-SUM_FILE = "d1check.sum"
 _GOOD_NAME = re.compile(r"^(?P<number>[0-9]+)_[A-Za-z0-9][A-Za-z0-9_\-]*\.sql$")
 
 
