@@ -28,6 +28,9 @@ from d1check.discovery import Migration
 from d1check.engine import engine_description
 
 CHECKPOINT_EVERY = 50
+Checkpoint = tuple[bytes, list[int], bytes]
+"""A kept state of the pass: the database with rows, its pending seed statements (indexes), and
+the database as built from empty."""
 Found = tuple[dict[str, CheckResult], str]
 """One version's check results (by check name) and the schema fingerprint after it."""
 
@@ -123,17 +126,21 @@ class ResultCache:
         payload = [_encoded(f) for f in found]
         _atomic_write(self.directory / "results" / f"{key}.all.json", json.dumps(payload).encode())
 
-    def load_state(self, key: str) -> tuple[bytes, list[int]] | None:
-        """A checkpoint state and its pending seed statements, if kept."""
+    def load_state(self, key: str) -> Checkpoint | None:
+        """A checkpoint state (the database with rows, its pending seed statements, the empty
+        database), if kept."""
+        path = self._state_path(key)
         try:
-            pending = json.loads(self._state_path(key).with_suffix(".json").read_text())
-            return self._state_path(key).read_bytes(), [int(i) for i in pending]
+            pending = json.loads(path.with_suffix(".json").read_text())
+            empty = path.with_suffix(".empty").read_bytes()
+            return path.read_bytes(), [int(i) for i in pending], empty
         except (OSError, ValueError):
             return None
 
-    def store_state(self, key: str, data: bytes, pending_seeds: list[int]) -> None:
+    def store_state(self, key: str, data: bytes, pending_seeds: list[int], empty: bytes) -> None:
         """Keep a checkpoint state (atomically; the seeds file last, as the commit mark)."""
         _atomic_write(self._state_path(key), data)
+        _atomic_write(self._state_path(key).with_suffix(".empty"), empty)
         _atomic_write(
             self._state_path(key).with_suffix(".json"), json.dumps(pending_seeds).encode()
         )

@@ -28,6 +28,19 @@ from d1check.tracking import records_itself
 CHECK_NAMES = ("applies", "rows", "rollback", "idempotent", "d1", "destructive")
 D1_FILE_WARNING_BYTES = 100_000
 _IRREVERSIBLE_HINT = "write {path}, or declare `-- d1check: irreversible <reason>` in the migration"
+SHIPPED_REASON = (
+    "shipped (recorded in d1check.sum by `d1check baseline`): asked of new migrations only"
+)
+BASELINE_HINT = (
+    "\nadopting d1check on an existing history? `d1check baseline` records the migrations "
+    "already applied in production as shipped (in migrations/d1check.sum, to commit): they are "
+    "then held to facts (they build a new database, D1 accepts them, they do not change), and "
+    "new migrations to the whole policy"
+)
+
+
+def _baseline_hint(policy: Policy) -> str:
+    return BASELINE_HINT if policy.suggest_baseline else ""
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,8 @@ class Policy:
     check_idempotency: bool = True
     allow_destructive: bool = False
     tracking_table: str = "d1_migrations"
+    suggest_baseline: bool = False
+    """An existing history without a baseline: policy failures say how to adopt d1check."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,8 @@ class Applied:
     policy: Policy = field(default_factory=Policy)
     changed: frozenset[str] | None = None  # tables (lower case) whose rows may differ; None: any
     previous: Previous | None = None  # kept when applied in place (else `before.db` is intact)
+    empty_error: SQLError | None = None  # applying to the database built from empty failed
+    empty_checked: bool = False  # whether it was applied to the database built from empty
 
     def previous_rows(self, table: str, columns: Sequence[str]) -> TableRows | None:
         """The previous version's rows of `table` over `columns` (None when they were not kept)."""
@@ -238,7 +255,13 @@ def needs_previous_database(migration: Migration, policy: Policy) -> bool:
 
 
 def apply_in_place(
-    before: State, migration: Migration, policy: Policy, *, keep: bool = False
+    before: State,
+    migration: Migration,
+    policy: Policy,
+    *,
+    keep: bool = False,
+    empty_error: SQLError | None = None,
+    empty_checked: bool = False,
 ) -> Applied:
     """Apply `migration` to `before.db` itself (on failure it is left as it was).
 
@@ -251,9 +274,19 @@ def apply_in_place(
     try:
         ran = run_tracked(before.db, migration.file.statements, str(migration.path))
     except SQLError as error:
-        return Applied(migration, before, None, error, policy)
+        return Applied(
+            migration,
+            before,
+            None,
+            error,
+            policy,
+            empty_error=empty_error,
+            empty_checked=empty_checked,
+        )
     after = state_after(before.db, [policy.tracking_table], before, ran)
-    return Applied(migration, before, after, None, policy, ran.changed, previous)
+    return Applied(
+        migration, before, after, None, policy, ran.changed, previous, empty_error, empty_checked
+    )
 
 
 def apply_migration(before: State, migration: Migration, policy: Policy) -> Applied:
@@ -272,18 +305,42 @@ def apply_migration(before: State, migration: Migration, policy: Policy) -> Appl
 
 
 def check_applies(applied: Applied) -> CheckResult:
-    """The migration applies on the database at the previous version, with rows in its tables."""
+    """The migration applies on the database built from empty (as every new database starts) and
+    on the database at the previous version with rows in its tables (as production has them)."""
+    if applied.empty_error is not None:
+        return failed("applies", _empty_failure(applied, applied.empty_error))
     if applied.error is None:
         return passed("applies")
+    message = f"{applied.error}{_rows_context(applied)}"
+    if applied.migration.shipped:
+        return passed(
+            "applies",
+            f"{applied.migration.file_name} (shipped) fails on a database with rows, but "
+            "production has already run it; the checks after it go on with rows made "
+            f"again:\n{message}",
+        )
+    return failed("applies", message)
+
+
+def _rows_context(applied: Applied) -> str:
     tables = len(applied.before.rows)
     filled = sum(1 for rows in applied.before.rows.values() if rows.count)
-    context = (
+    if not tables:
+        return ""
+    empty = "; it applies on an empty database" if applied.empty_checked else ""
+    return (
         f"\n(applied to the database at the previous version, with rows in {filled} of {tables} "
-        "tables, as a production database has)"
-        if tables
-        else ""
+        f"tables, as a production database has{empty})"
     )
-    return failed("applies", f"{applied.error}{context}")
+
+
+def _empty_failure(applied: Applied, error: SQLError) -> str:
+    also = "" if applied.error is not None else " (it applies on the database with rows)"
+    return (
+        f"{error}\n(applied to a database built from empty by the migrations before it, as "
+        f"every new database starts: a new tenant, CI, `wrangler d1 migrations apply --local`)"
+        f"{also}"
+    )
 
 
 # --- rows survive --------------------------------------------------------------------------
@@ -311,6 +368,10 @@ def check_rows(applied: Applied) -> CheckResult:
             lost.append(f"{table}: {_rows(rows.count)} before, {count} after")
     if not lost:
         return passed("rows")
+    if applied.migration.shipped:
+        return passed(
+            "rows", f"shipped; production has already run it:\n{_rows_lost_message(applied, lost)}"
+        )
     return failed("rows", _rows_lost_message(applied, lost))
 
 
@@ -377,6 +438,8 @@ def check_idempotent(applied: Applied) -> CheckResult:
     declared = migration.directive("not-idempotent")
     if declared:
         return skipped("idempotent", f"declared not-idempotent: {declared.reason}")
+    if migration.shipped:
+        return skipped("idempotent", SHIPPED_REASON)
     if not policy.check_idempotency:
         return skipped("idempotent", "check_idempotency = false in [tool.d1check]")
     if applied.after is None:
@@ -469,12 +532,16 @@ def _missing_rollback(migration: Migration, policy: Policy) -> CheckResult:
     declared = migration.directive("irreversible")
     if declared:
         return skipped("rollback", f"declared irreversible: {declared.reason}")
+    if migration.shipped:
+        return skipped("rollback", f"no rollback file; {SHIPPED_REASON}")
     if not policy.require_rollbacks:
         return skipped("rollback", "no rollback file (require_rollbacks = false)")
     expected = f"rollbacks/{migration.version or migration.name}_rollback.sql"
     return failed(
         "rollback",
-        f"{migration.path}: no rollback file\nfix: " + _IRREVERSIBLE_HINT.format(path=expected),
+        f"{migration.path}: no rollback file\nfix: "
+        + _IRREVERSIBLE_HINT.format(path=expected)
+        + _baseline_hint(policy),
     )
 
 
@@ -697,20 +764,27 @@ def destructive_steps(statements: Sequence[Statement]) -> list[str]:
 
 def check_destructive(applied: Applied) -> CheckResult:
     """DROP TABLE, DROP COLUMN, RENAME and table rebuilds need `allow-destructive` and a reason."""
-    steps = destructive_steps(applied.migration.file.statements)
+    return destructive_result(applied.migration, applied.policy)
+
+
+def destructive_result(migration: Migration, policy: Policy) -> CheckResult:
+    """The `destructive` check of `migration`, from its text alone."""
+    steps = destructive_steps(migration.file.statements)
     if not steps:
         return passed("destructive")
-    declared = applied.migration.directive("allow-destructive")
+    declared = migration.directive("allow-destructive")
     if declared:
         return passed("destructive", f"declared allow-destructive: {declared.reason}")
-    if applied.policy.allow_destructive:
+    if policy.allow_destructive:
         return passed("destructive", "allow_destructive = true in [tool.d1check]")
+    if migration.shipped:
+        return skipped("destructive", SHIPPED_REASON)
     return failed(
         "destructive",
-        f"{applied.migration.path}: destructive steps without a declared reason:\n"
+        f"{migration.path}: destructive steps without a declared reason:\n"
         + "\n".join(f"  {s}" for s in steps)
         + "\nfix: declare `-- d1check: allow-destructive <reason>` in the migration "
-        "(the reason goes into the report), or make the change additive",
+        "(the reason goes into the report), or make the change additive" + _baseline_hint(policy),
     )
 
 
@@ -918,6 +992,24 @@ CHECKS: dict[str, Callable[[Applied], CheckResult]] = {
 def run_checks(applied: Applied) -> dict[str, CheckResult]:
     """Every check on one applied migration."""
     return {name: check(applied) for name, check in CHECKS.items()}
+
+
+def waiting_results(
+    migration: Migration, broken: Migration, policy: Policy
+) -> dict[str, CheckResult]:
+    """The checks of `migration` while an earlier migration, `broken`, does not apply: what can
+    be judged from the file alone runs (`destructive`, the statement-level rules of `d1`); the
+    others are skipped naming the migration they wait for."""
+    blocker = f"{broken.file_name}, which does not apply (see its ::applies)"
+    results = {name: skipped(name, f"waits for {blocker}") for name in CHECK_NAMES}
+    results["destructive"] = destructive_result(migration, policy)
+    findings = lint_d1(migration.file, Schema())
+    if migration.rollback is not None:
+        findings += lint_d1(migration.rollback, Schema())
+    if findings:
+        note = f"\n(the rules that need the schema wait for {blocker})"
+        results["d1"] = failed("d1", "\n".join(findings) + note, file_warnings(migration.file))
+    return results
 
 
 def check_migration(

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from d1check.checks import (
-    CHECK_NAMES,
     Applied,
     CheckResult,
     Policy,
@@ -20,8 +19,8 @@ from d1check.checks import (
     apply_in_place,
     needs_previous_database,
     run_checks,
-    skipped,
     state_of,
+    waiting_results,
 )
 from d1check.discovery import Migration, MigrationSet, read_sql_file
 from d1check.engine import D1Database
@@ -96,6 +95,7 @@ class History:
         self._seeds: SeedStatements | None = None
         self._broken: Migration | None = None
         self._seed_index: dict[int, int] = {}
+        self._empty: D1Database | None = None
 
     @property
     def ignore(self) -> list[str]:
@@ -143,29 +143,41 @@ class History:
 
     def _start(self) -> State:
         self._seeds = SeedStatements.load(self.seed_files)
+        self._empty = fresh_database(self.policy.tracking_table)
         db = fresh_database(self.policy.tracking_table)
         db.track_changes()
         return state_of(db, self.ignore)
+
+    def _apply_to_empty(self, migration: Migration) -> SQLError | None:
+        """Apply `migration` to the database built from empty, as wrangler applies it (with its
+        tracking row): the error, if it fails."""
+        assert self._empty is not None
+        try:
+            apply_one(self._empty, migration, TrackingStyle(self.policy.tracking_table))
+        except SQLError as error:
+            return error
+        return None
 
     @property
     def position(self) -> int:
         """How many migrations the pass has checked."""
         return self._position
 
-    def state_bytes(self) -> tuple[bytes, list[int]] | None:
-        """The state after the last checked migration and the indexes of still-pending seed
-        statements (None when that migration did not apply)."""
-        if self._state is None or self._seeds is None:
+    def state_bytes(self) -> tuple[bytes, list[int], bytes] | None:
+        """The state after the last checked migration, the indexes of still-pending seed
+        statements and the database built from empty (None when that migration did not apply)."""
+        if self._state is None or self._seeds is None or self._empty is None:
             return None
         pending = [self._seed_index[id(s)] for _, s in self._seeds.pending]
-        return self._state.db.to_bytes(), pending
+        return self._state.db.to_bytes(), pending, self._empty.to_bytes()
 
-    def resume(self, position: int, data: bytes, pending_seeds: list[int]) -> None:
+    def resume(self, position: int, data: bytes, pending_seeds: list[int], empty: bytes) -> None:
         """Continue the pass after `position` migrations, from a state kept earlier."""
         seeds = SeedStatements.load(self.seed_files)
         self._index_seeds(seeds)
         seeds.pending = [seeds.pending[i] for i in pending_seeds]
         self._seeds = seeds
+        self._empty = D1Database.from_bytes(empty)
         db = D1Database.from_bytes(data)
         db.track_changes()
         self._state = state_of(db, self.ignore)
@@ -182,7 +194,7 @@ class History:
         if self._broken is not None:
             if not check:
                 return
-            self._results[migration.name] = self._blocked(self._broken)
+            self._results[migration.name] = waiting_results(migration, self._broken, self.policy)
             if self.on_step is not None:
                 self.on_step(self._position, migration, self._results[migration.name], self)
             return
@@ -192,7 +204,10 @@ class History:
             self._index_seeds(self._seeds)
         before = self._prepare(self._state)
         keep = check and needs_previous_database(migration, self.policy)
-        applied = apply_in_place(before, migration, self.policy, keep=keep)
+        empty_error = self._apply_to_empty(migration)
+        applied = apply_in_place(
+            before, migration, self.policy, keep=keep, empty_error=empty_error, empty_checked=True
+        )
         if not check:
             self._advance(applied)
             return
@@ -224,17 +239,33 @@ class History:
         return state_of(state.db, self.ignore, previous=state, changed=changed, same_schema=not ran)
 
     def _advance(self, applied: Applied) -> None:
+        if applied.empty_error is not None:
+            self._stop_at(applied)
+            return
         if applied.after is None:
             applied.before.db.close()
-            self._broken = applied.migration
-            self._state = None
-            return
-        self._state = applied.after
-        self._fingerprints.append(applied.after.schema.fingerprint())
+            self._state = self._from_empty()
+        else:
+            self._state = applied.after
+        self._fingerprints.append(self._state.schema.fingerprint())
 
-    def _blocked(self, broken: Migration) -> dict[str, CheckResult]:
-        reason = f"{broken.file_name} does not apply; fix it first"
-        return {name: skipped(name, reason) for name in CHECK_NAMES}
+    def _stop_at(self, applied: Applied) -> None:
+        """A migration that does not build from empty: the pass cannot go on."""
+        (applied.after or applied.before).db.close()
+        if self._empty is not None:
+            self._empty.close()
+        self._broken = applied.migration
+        self._state = self._empty = None
+
+    def _from_empty(self) -> State:
+        """Go on after a migration that fails only with rows: from the database built from
+        empty, whose tables get rows again (seed statements from the start, then synthesized)."""
+        assert self._empty is not None
+        db = self._empty.copy()
+        db.track_changes()
+        self._seeds = SeedStatements.load(self.seed_files)
+        self._index_seeds(self._seeds)
+        return state_of(db, self.ignore)
 
     def last_fingerprint(self) -> str:
         """The schema fingerprint after the last checked migration ("" when it did not apply)."""

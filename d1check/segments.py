@@ -8,7 +8,7 @@ segments another process holds. Results do not depend on which process computed 
 
 from __future__ import annotations
 
-from d1check.cache import CHECKPOINT_EVERY, Found, ResultCache, chunk_bounds
+from d1check.cache import CHECKPOINT_EVERY, Checkpoint, Found, ResultCache, chunk_bounds
 from d1check.checks import CheckResult
 from d1check.discovery import Migration
 from d1check.history import History, OnStep
@@ -158,7 +158,7 @@ class Segments:
                 if state is not None:
                     self.cache.store_state(self.keys[position - 1], *state)
 
-    def _kept_state(self, target: int) -> tuple[int, tuple[bytes, list[int]] | None]:
+    def _kept_state(self, target: int) -> tuple[int, Checkpoint | None]:
         """The last kept state at or before `target` (position 0: the empty database)."""
         for position in range(target - target % CHECKPOINT_EVERY, 0, -CHECKPOINT_EVERY):
             state = self.cache.load_state(self.keys[position - 1])

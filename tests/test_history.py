@@ -39,17 +39,58 @@ def test_results_of_a_later_migration_advance_the_pass_only_that_far() -> None:
     assert seen == ["0001_create_projects", "0002_add_task_status"]
 
 
-def test_a_migration_that_does_not_apply_blocks_the_later_ones(tmp_path: Path) -> None:
+def test_a_migration_that_fails_only_with_rows_does_not_stop_the_pass(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES / "applies_not_null", tmp_path, dirs_exist_ok=True)
     (tmp_path / "migrations" / "0003_create_shelves.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS shelves (id INTEGER PRIMARY KEY);\n"
+        "ALTER TABLE books ADD COLUMN shelf_id INTEGER REFERENCES shelves(id);\n"
+    )
+    history = History(discover(tmp_path / "migrations", tmp_path / "rollbacks"))
+    results = history.run_all()
+    applies = results["0002_add_isbn"]["applies"]
+    assert applies.failed
+    assert "as a production database has; it applies on an empty database" in applies.message
+    later = results["0003_create_shelves"]
+    assert later["applies"].outcome == "passed"
+    assert later["rows"].outcome == "passed"
+    assert later["rollback"].failed  # no rollback file: judged, not skipped
+    state = history.state_bytes()
+    assert state is not None
+    db = D1Database.from_bytes(state[0])
+    assert db.execute("SELECT count(*) FROM books WHERE isbn IS NOT NULL") == [(1,)]
+
+
+def test_a_migration_that_fails_on_an_empty_database_fails_applies(tmp_path: Path) -> None:
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "0001_properties.sql").write_text(
+        "CREATE TABLE properties (id INTEGER PRIMARY KEY, name TEXT);\n"
+        "CREATE TABLE roles (id INTEGER PRIMARY KEY,"
+        " property_id INTEGER NOT NULL REFERENCES properties(id), name TEXT);\n"
+    )
+    (tmp_path / "migrations" / "0002_roles.sql").write_text(
+        "INSERT INTO roles (property_id, name) VALUES (1, 'owner');\n"
+    )
+    (tmp_path / "migrations" / "0003_drop_roles.sql").write_text(
+        "BEGIN TRANSACTION;\nDROP TABLE roles;\nCOMMIT;\n"
+    )
+    (tmp_path / "migrations" / "0004_more.sql").write_text(
         "CREATE TABLE IF NOT EXISTS shelves (id INTEGER PRIMARY KEY);\n"
     )
     history = History(discover(tmp_path / "migrations", tmp_path / "rollbacks"))
     results = history.run_all()
-    assert results["0002_add_isbn"]["applies"].failed
-    blocked = results["0003_create_shelves"]
-    assert {r.outcome for r in blocked.values()} == {"skipped"}
-    assert blocked["applies"].message == "0002_add_isbn.sql does not apply; fix it first"
+    applies = results["0002_roles"]["applies"]
+    assert applies.failed
+    assert "FOREIGN KEY constraint failed" in applies.message
+    assert "as every new database starts" in applies.message
+    waiting = results["0003_drop_roles"]
+    assert waiting["destructive"].failed  # judged from the file alone
+    assert waiting["d1"].failed and "0003_drop_roles.sql:1: BEGIN" in waiting["d1"].message
+    assert "need the schema wait for 0002_roles.sql" in waiting["d1"].message
+    assert waiting["applies"].outcome == "skipped"
+    assert "waits for 0002_roles.sql" in waiting["applies"].message
+    clean = results["0004_more"]
+    assert clean["d1"].outcome == "skipped" and clean["destructive"].outcome == "passed"
+    assert history.state_bytes() is None
 
 
 def test_policy_is_passed_to_the_checks() -> None:

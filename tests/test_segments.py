@@ -101,7 +101,7 @@ def test_a_segmented_pass_started_anywhere_equals_the_single_pass(
     whole = Session.load(project, tmp_path / "whole", segment_size=10**6)
     expected = _as_json(whole)
     assert '"outcome": "failed"' in expected  # the broken migration is reported
-    assert "0280" in expected and "does not apply; fix it first" in expected
+    assert "0280" in expected and "which does not apply (see its ::applies)" in expected
 
     segmented = Session.load(project, tmp_path / "segmented", segment_size=37)
     keys = _keys(segmented)
