@@ -178,6 +178,7 @@ def _results(data: dict[str, dict[str, object]]) -> dict[str, CheckResult]:
             str(r["outcome"]),
             str(r["message"]),
             tuple(map(str, r["warnings"])),  # type: ignore[call-overload]
+            str(r.get("note", "")),
         )
         for name, r in data.items()
     }

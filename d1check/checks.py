@@ -63,6 +63,8 @@ class CheckResult:
     outcome: str
     message: str = ""
     warnings: tuple[str, ...] = ()
+    note: str = ""
+    """Something a passing check wants the user to know (listed in the terminal summary)."""
 
     @property
     def failed(self) -> bool:
@@ -73,6 +75,11 @@ class CheckResult:
 def passed(check: str, message: str = "", warnings: Sequence[str] = ()) -> CheckResult:
     """A passing result."""
     return CheckResult(check, "passed", message, tuple(warnings))
+
+
+def noted(check: str, note: str) -> CheckResult:
+    """A passing result with a note for the summary."""
+    return CheckResult(check, "passed", note, note=note)
 
 
 def failed(check: str, message: str, warnings: Sequence[str] = ()) -> CheckResult:
@@ -313,7 +320,7 @@ def check_applies(applied: Applied) -> CheckResult:
         return passed("applies")
     message = f"{applied.error}{_rows_context(applied)}"
     if applied.migration.shipped:
-        return passed(
+        return noted(
             "applies",
             f"{applied.migration.file_name} (shipped) fails on a database with rows, but "
             "production has already run it; the checks after it go on with rows made "

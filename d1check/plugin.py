@@ -24,6 +24,7 @@ __all__ = ["d1_db", "d1_emulator", "d1_engine", "d1_migrator"]
 
 MARKER = "d1check"
 _SESSION = pytest.StashKey[d1session.Session]()
+NOTES_PLUGIN = "d1check-notes"
 _GATE_OPTIONS = pytest.StashKey[d1session.GateOptions]()
 
 
@@ -108,6 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except D1CheckError as error:
         raise pytest.UsageError(f"d1check: {error}") from error
     config.stash[_SESSION] = state
+    config.pluginmanager.register(Notes(), NOTES_PLUGIN)
     if config.getoption("apply"):
         _check_gate_options(config, state)
     if config.args_source != pytest.Config.ArgsSource.ARGS:
@@ -250,6 +252,8 @@ class CheckItem(pytest.Item):
 
     def runtest(self) -> None:
         result = self._result()
+        if result.note:
+            self.user_properties.append((NOTE_PROPERTY, result.note))
         for warning in result.warnings:
             warnings.warn(D1CheckWarning(warning), stacklevel=1)
         if result.outcome == "skipped":
@@ -269,6 +273,23 @@ class CheckItem(pytest.Item):
 
 
 _GATE_LINES = pytest.StashKey[list[str]]()
+NOTE_PROPERTY = "d1check-note"
+
+
+class Notes:
+    """The notes of passing checks, gathered from the reports (so from xdist workers too)."""
+
+    def __init__(self) -> None:
+        self.notes: list[tuple[str, str]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Keep the notes a check's report carries."""
+        if report.when == "call":
+            self.notes += [
+                (report.nodeid, str(value))
+                for name, value in report.user_properties
+                if name == NOTE_PROPERTY
+            ]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -325,7 +346,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """What the gate did, in a section of its own."""
+    """Notes of passing checks, and what the gate did, each in a section of its own."""
+    notes = config.pluginmanager.get_plugin(NOTES_PLUGIN)
+    if isinstance(notes, Notes) and notes.notes:
+        terminalreporter.section("d1check notes", sep="-")
+        for nodeid, note in notes.notes:
+            terminalreporter.write_line(f"{nodeid}: {note}")
     lines = config.stash.get(_GATE_LINES, [])
     if lines:
         terminalreporter.section(f"d1check --apply={config.getoption('apply')}", sep="-")

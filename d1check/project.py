@@ -6,66 +6,129 @@ import base64
 import hashlib
 import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from d1check.checks import CheckResult, failed, passed, skipped
-from d1check.discovery import SUM_FILE, MigrationSet
+from d1check.checks import CheckResult, failed, noted, passed, skipped
+from d1check.discovery import SUM_FILE, Migration, MigrationSet
 
 _GOOD_NAME = re.compile(r"^(?P<number>[0-9]+)_[A-Za-z0-9][A-Za-z0-9_\-]*\.sql$")
 
 
+STAMP_DIGITS = 8
+"""Numbers of this many digits or more are dates or time stamps (`20251215`, `20251215050001`):
+no gaps are looked for between them, nor between such a number and a short one."""
+
+
 def check_sequence(migrations: MigrationSet) -> CheckResult:
-    """Gaps, duplicate versions, mixed widths, bad names, and rollbacks without a migration."""
-    problems = _bad_names(migrations) + _numbering(migrations) + _orphans(migrations)
+    """Names, numbers and rollbacks of the history: what a new migration must respect, and never
+    a rename of a shipped one (wrangler tracks migrations by name and would apply it again).
+
+    New migrations fail on a bad name, a number another migration has, a gap before them or a
+    number width unlike the history's; duplicates, gaps and widths within shipped history are
+    accepted and reported once, as information.
+    """
+    problems = _bad_names(migrations) + _new_duplicates(migrations) + _new_gaps(migrations)
+    problems += _new_widths(migrations) + _orphans(migrations)
     if problems:
         return failed("sequence", f"{migrations.migrations_dir}:\n" + "\n".join(problems))
-    count = len(migrations.migrations)
-    return passed("sequence", f"{count} migrations in order")
+    notes = _shipped_duplicates(migrations)
+    if notes:
+        return noted("sequence", "\n".join(notes))
+    return passed("sequence", f"{len(migrations.migrations)} migrations in order")
 
 
 def _bad_names(migrations: MigrationSet) -> list[str]:
     return [
         f"  {m.file_name}: not named NNNN_descriptive_name.sql (wrangler orders files by the "
         "number before the first `_`; files without one are applied last)\n"
-        "    fix: rename it with the next free number, e.g. "
-        f"{_next_number(migrations)}_{_slug(m.name)}.sql"
+        "    fix: rename it (it is new, not applied anywhere yet) with the next free number, "
+        f"e.g. {_next_number(migrations)}_{_slug(m.name)}.sql"
         for m in migrations.migrations
-        if not _GOOD_NAME.match(m.file_name)
+        if not m.shipped and not _GOOD_NAME.match(m.file_name)
     ]
 
 
-def _numbering(migrations: MigrationSet) -> list[str]:
-    numbered = [m for m in migrations.migrations if m.number is not None and m.version]
-    if not numbered:
-        return []
-    problems: list[str] = []
-    widths = {len(m.version) for m in numbered}
-    if len(widths) > 1:
-        odd = [m.file_name for m in numbered if len(m.version) != max(widths)]
-        problems.append(
-            f"  mixed number widths ({', '.join(map(str, sorted(widths)))} digits): "
-            + ", ".join(odd[:5])
-            + "\n    fix: use one width (wrangler orders numerically, but people read by name)"
-        )
-    seen: dict[int, str] = {}
-    for m in numbered:
+def _numbered(migrations: MigrationSet) -> list[Migration]:
+    return [m for m in migrations.migrations if m.number is not None and m.version]
+
+
+def _duplicate_groups(migrations: MigrationSet) -> list[list[Migration]]:
+    groups: dict[int, list[Migration]] = {}
+    for m in _numbered(migrations):
         assert m.number is not None
-        if m.number in seen:
+        groups.setdefault(m.number, []).append(m)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def _new_duplicates(migrations: MigrationSet) -> list[str]:
+    problems = []
+    free = _free_numbers(migrations)
+    for group in _duplicate_groups(migrations):
+        first = next((m for m in group if m.shipped), group[0])
+        for m in group:
+            if m is first or m.shipped:
+                continue
             problems.append(
-                f"  duplicate version {m.version}: {seen[m.number]} and {m.file_name} "
-                "(a merge of two branches?)\n    fix: renumber the newer one to "
-                f"{_next_number(migrations)}"
-            )
-        seen.setdefault(m.number, m.file_name)
-    numbers = sorted(seen)
-    for low, high in itertools.pairwise(numbers):
-        if high != low + 1:
-            missing = f"{low + 1}" if high == low + 2 else f"{low + 1} to {high - 1}"
-            problems.append(
-                f"  gap: no migration numbered {missing} (between {seen[low]} and {seen[high]})"
+                f"  {m.file_name}: version {m.version} is taken by {first.file_name} (a merge of "
+                f"two branches?)\n    fix: {m.file_name} is new: rename it to "
+                f"{next(free)}_{_slug(m.name)}.sql before it is applied anywhere"
             )
     return problems
+
+
+def _shipped_duplicates(migrations: MigrationSet) -> list[str]:
+    notes = []
+    for group in _duplicate_groups(migrations):
+        shipped = [m.file_name for m in group if m.shipped]
+        if len(shipped) > 1:
+            notes.append(
+                f"shipped migrations share version {group[0].version}: {', '.join(shipped)} — "
+                "fine: wrangler applies them in name order and records each by name (never "
+                "rename a shipped migration: wrangler would apply it again)"
+            )
+    return notes
+
+
+def _new_gaps(migrations: MigrationSet) -> list[str]:
+    numbered = sorted(_numbered(migrations), key=lambda m: (m.number or 0, m.file_name))
+    problems = []
+    for low, high in itertools.pairwise(numbered):
+        assert low.number is not None and high.number is not None
+        if high.shipped or high.number <= low.number + 1 or _stamp(low) or _stamp(high):
+            continue
+        missing = (
+            f"{low.number + 1}"
+            if high.number == low.number + 2
+            else (f"{low.number + 1} to {high.number - 1}")
+        )
+        problems.append(
+            f"  gap: no migration numbered {missing} (between {low.file_name} and "
+            f"{high.file_name})\n    fix: {high.file_name} is new: number it "
+            f"{str(low.number + 1).zfill(len(high.version))}"
+        )
+    return problems
+
+
+def _stamp(migration: Migration) -> bool:
+    return len(migration.version) >= STAMP_DIGITS
+
+
+def _new_widths(migrations: MigrationSet) -> list[str]:
+    short = [m for m in _numbered(migrations) if not _stamp(m)]
+    widths = {len(m.version) for m in short}
+    if len(widths) < 2:
+        return []
+    usual = max(widths, key=lambda w: sum(len(m.version) == w for m in short))
+    odd = [m.file_name for m in short if not m.shipped and len(m.version) != usual]
+    if not odd:
+        return []
+    return [
+        f"  {', '.join(odd[:5])}: numbered with a width unlike the history's {usual} digits\n"
+        "    fix: these are new: use the same width (wrangler orders numerically, but people "
+        "read by name)"
+    ]
 
 
 def _orphans(migrations: MigrationSet) -> list[str]:
@@ -76,11 +139,16 @@ def _orphans(migrations: MigrationSet) -> list[str]:
     ]
 
 
-def _next_number(migrations: MigrationSet) -> str:
-    numbered = [m for m in migrations.migrations if m.number is not None]
+def _free_numbers(migrations: MigrationSet) -> Iterator[str]:
+    """The numbers after the highest one, in the history's usual width."""
+    numbered = [m for m in _numbered(migrations) if not _stamp(m)] or _numbered(migrations)
     width = max((len(m.version) for m in numbered), default=4)
     top = max((m.number or 0 for m in numbered), default=0)
-    return str(top + 1).zfill(width)
+    return (str(n).zfill(width) for n in itertools.count(top + 1))
+
+
+def _next_number(migrations: MigrationSet) -> str:
+    return next(_free_numbers(migrations))
 
 
 def _slug(name: str) -> str:
@@ -109,24 +177,15 @@ def _total(entries: dict[str, str]) -> str:
     return file_hash(body.encode())
 
 
-def compute_sums(migrations: MigrationSet) -> SumFile:
-    """Checksums of every migration and rollback file, in wrangler's order."""
-    entries = {}
-    for m in migrations.migrations:
-        entries[m.file_name] = file_hash(m.path.read_bytes())
-        if m.rollback is not None:
-            entries[_rollback_key(migrations, m.rollback.path)] = file_hash(
-                m.rollback.path.read_bytes()
-            )
+def compute_sums(migrations: MigrationSet, upto: str | None = None) -> SumFile:
+    """Checksums of the migration files up to `upto` (a version or name; default: every one), in
+    wrangler's order: the record of what is shipped."""
+    chosen = list(migrations.migrations)
+    if upto is not None:
+        last = migrations.find(upto)
+        chosen = chosen[: chosen.index(last) + 1]
+    entries = {m.file_name: file_hash(m.path.read_bytes()) for m in chosen}
     return SumFile(_total(entries), entries)
-
-
-def _rollback_key(migrations: MigrationSet, path: Path) -> str:
-    try:
-        rel = path.resolve().relative_to(migrations.migrations_dir.resolve().parent)
-    except ValueError:
-        return str(path)
-    return rel.as_posix()
 
 
 def render_sums(sums: SumFile) -> str:
@@ -134,10 +193,11 @@ def render_sums(sums: SumFile) -> str:
     return sums.total + "\n" + "".join(f"{n} {d}\n" for n, d in sums.files.items())
 
 
-def write_sums(migrations: MigrationSet) -> Path:
-    """Write `d1check.sum` in the migrations directory (what `d1check hash` does)."""
+def write_sums(migrations: MigrationSet, upto: str | None = None) -> Path:
+    """Record the migrations up to `upto` (default: every one) as shipped, with their checksums,
+    in `d1check.sum` in the migrations directory (what `d1check baseline` does)."""
     path = migrations.migrations_dir / SUM_FILE
-    path.write_text(render_sums(compute_sums(migrations)), encoding="utf-8")
+    path.write_text(render_sums(compute_sums(migrations, upto)), encoding="utf-8")
     return path
 
 
@@ -153,30 +213,37 @@ def read_sums(path: Path) -> SumFile:
 
 
 def check_checksums(migrations: MigrationSet) -> CheckResult:
-    """Applied migrations must not change: compare the files with the committed `d1check.sum`."""
+    """Shipped migrations must not change: compare the files with the committed `d1check.sum`
+    (rollback lines of older files are ignored: a rollback may be mended at any time)."""
     path = migrations.migrations_dir / SUM_FILE
     if not path.exists():
-        return skipped("checksums", f"no {SUM_FILE} yet; run `d1check hash` to lock the migrations")
+        return skipped(
+            "checksums",
+            f"no {SUM_FILE} yet: every migration is new; once migrations are applied in "
+            "production, run `d1check baseline` and commit the file",
+        )
     recorded = read_sums(path)
-    current = compute_sums(migrations)
+    shipped = {name: digest for name, digest in recorded.files.items() if "/" not in name}
+    present = {m.file_name: m for m in migrations.migrations}
     problems = [
-        f"  {name}: changed since `d1check hash` (an applied migration must not be edited; "
-        "write a new migration instead)"
-        for name, digest in recorded.files.items()
-        if name in current.files and current.files[name] != digest
+        f"  {name}: changed since `d1check baseline` recorded it as shipped (an applied "
+        "migration must not be edited: wrangler will not apply it again; restore it with "
+        f"`git checkout -- {present[name].path}` and write a new migration)"
+        for name, digest in shipped.items()
+        if name in present and file_hash(present[name].path.read_bytes()) != digest
     ]
     problems += [
-        f"  {name}: listed in {SUM_FILE} but missing"
-        for name in recorded.files
-        if name not in current.files
-    ]
-    problems += [
-        f"  {name}: new, not in {SUM_FILE} yet (run `d1check hash` and commit it)"
-        for name in current.files
-        if name not in recorded.files
+        f"  {name}: recorded as shipped in {SUM_FILE} but missing (restore it: databases that "
+        "applied it still list it)"
+        for name in shipped
+        if name not in present
     ]
     if not problems and recorded.total != _total(recorded.files):
-        problems.append(f"  {SUM_FILE} was edited by hand or merged: its total hash does not match")
+        problems.append(
+            f"  {SUM_FILE} was edited by hand or merged: its total hash does not match\n"
+            "    fix: run `d1check baseline VERSION` with the last shipped migration"
+        )
     if problems:
         return failed("checksums", f"{path}:\n" + "\n".join(problems))
-    return passed("checksums")
+    new = len(present) - len(shipped.keys() & present.keys())
+    return passed("checksums", f"{len(shipped)} shipped migrations unchanged; {new} new")

@@ -32,14 +32,24 @@ __all__ = ["CHECK_NAMES", "GateOptions", "Session", "run_gate"]
 Write = Callable[[str], None]
 
 
-def policy_for(config: Config, family: Family) -> Policy:
-    """The check policy of one family."""
+def policy_for(config: Config, family: Family, migrations: MigrationSet | None = None) -> Policy:
+    """The check policy of one family (with its migrations: whether policy failures should say
+    how to adopt d1check on an existing history)."""
     return Policy(
         require_rollbacks=config.require_rollbacks,
         check_idempotency=config.check_idempotency,
         allow_destructive=config.allow_destructive,
         tracking_table=family.tracking_table,
+        suggest_baseline=migrations is not None and looks_unbaselined(migrations),
     )
+
+
+def looks_unbaselined(migrations: MigrationSet) -> bool:
+    """An existing history that has no baseline yet: nothing recorded as shipped, and several
+    migrations without rollbacks."""
+    if any(m.shipped for m in migrations.migrations):
+        return False
+    return sum(m.rollback is None for m in migrations.migrations) >= 2
 
 
 class Session:
@@ -103,7 +113,9 @@ class Session:
         if family not in self._histories:
             fam = self.config.family(family)
             self._histories[family] = History(
-                migrations, policy_for(self.config, fam), seed_files=self.config.seed_paths()
+                migrations,
+                policy_for(self.config, fam, migrations),
+                seed_files=self.config.seed_paths(),
             )
         return self._histories[family]
 

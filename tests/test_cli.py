@@ -357,7 +357,10 @@ def test_restore_to_bookmark(remote_project: Path, credentials: None, emulator: 
 def test_hash_then_checksums_pass(project: Path) -> None:
     result = run("hash", project)
     assert result.exit_code == 0
-    assert result.output == "wrote migrations/d1check.sum (10 files)\n"
+    assert result.output == (
+        "wrote migrations/d1check.sum: 5 shipped migration(s), 0 new "
+        "(commit it; run it again after each deploy)\n"
+    )
     migrations = discover(project / "migrations", project / "rollbacks")
     assert check_checksums(migrations).outcome == "passed"
     path = project / "migrations/0003_add_review_fields.sql"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from d1check.discovery import discover
-from d1check.project import SUM_FILE, write_sums
+from d1check.project import SUM_FILE, check_sequence, write_sums
 
 EXAMPLES = Path(__file__).parent / "examples"
 INNER = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
@@ -60,7 +60,8 @@ def test_sequence_fails_on_a_duplicate_version(pytester: pytest.Pytester, good: 
     rename(good, "0003_clear_tasks.sql", "0002_clear_tasks.sql")
     outcome, message = run_item(pytester, "sequence")
     assert outcome == "failed"
-    assert "duplicate version 0002: 0002_add_task_status.sql and 0002_clear_tasks.sql" in message
+    assert "0002_clear_tasks.sql: version 0002 is taken by 0002_add_task_status.sql" in message
+    assert "rename it to 0003_clear_tasks.sql before it is applied anywhere" in message
 
 
 def test_sequence_fails_on_a_bad_name(pytester: pytest.Pytester, good: Path) -> None:
@@ -81,7 +82,8 @@ def test_sequence_fails_on_an_orphan_rollback(pytester: pytest.Pytester, good: P
 def test_checksums_skip_without_a_sum_file(pytester: pytest.Pytester, good: Path) -> None:
     outcome, message = run_item(pytester, "checksums")
     assert outcome == "skipped"
-    assert f"no {SUM_FILE} yet; run `d1check hash`" in message
+    assert f"no {SUM_FILE} yet: every migration is new" in message
+    assert "run `d1check baseline`" in message
 
 
 def test_checksums_pass_with_a_written_sum_file(pytester: pytest.Pytester, good: Path) -> None:
@@ -96,25 +98,62 @@ def test_checksums_fail_naming_an_edited_migration(pytester: pytest.Pytester, go
     edited.write_text(edited.read_text() + "-- an afterthought\n")
     outcome, message = run_item(pytester, "checksums")
     assert outcome == "failed"
-    assert "0002_add_task_status.sql: changed since `d1check hash`" in message
+    assert "0002_add_task_status.sql: changed since `d1check baseline`" in message
+    assert "write a new migration" in message
     assert "0001_create_projects.sql" not in message
 
 
-def test_checksums_fail_naming_an_edited_rollback(pytester: pytest.Pytester, good: Path) -> None:
+def test_checksums_fail_naming_a_shipped_migration_that_is_gone(
+    pytester: pytest.Pytester, good: Path
+) -> None:
     write_sums(discover(good / "migrations", good / "rollbacks"))
-    (good / "rollbacks" / "0001_rollback.sql").write_text("DROP TABLE IF EXISTS projects;\n")
+    rename(good, "0003_clear_tasks.sql", "0003_clear_all_tasks.sql")
     outcome, message = run_item(pytester, "checksums")
     assert outcome == "failed"
-    assert "rollbacks/0001_rollback.sql: changed since `d1check hash`" in message
+    assert "0003_clear_tasks.sql: recorded as shipped in d1check.sum but missing" in message
 
 
-def test_checksums_fail_on_a_new_migration_not_hashed(
+def test_checksums_let_a_rollback_be_mended(pytester: pytest.Pytester, good: Path) -> None:
+    write_sums(discover(good / "migrations", good / "rollbacks"))
+    (good / "rollbacks" / "0001_rollback.sql").write_text("DROP TABLE IF EXISTS projects;\n")
+    assert run_item(pytester, "checksums")[0] == "passed"
+
+
+def test_checksums_pass_with_a_new_migration_after_the_baseline(
     pytester: pytest.Pytester, good: Path
 ) -> None:
     write_sums(discover(good / "migrations", good / "rollbacks"))
     (good / "migrations" / "0004_add_index.sql").write_text(
         "CREATE INDEX IF NOT EXISTS idx_tasks_title ON tasks(title);\n"
     )
-    outcome, message = run_item(pytester, "checksums")
+    outcome, _ = run_item(pytester, "checksums")
+    assert outcome == "passed"
+
+
+def sequence_of(tmp_path: Path, *names: str) -> tuple[str, str]:
+    (tmp_path / "migrations").mkdir()
+    for name in names:
+        (tmp_path / "migrations" / name).write_text("SELECT 1;\n")
+    result = check_sequence(discover(tmp_path / "migrations", tmp_path / "rollbacks"))
+    return result.outcome, result.message
+
+
+def test_sequence_sees_no_gaps_between_date_numbers(tmp_path: Path) -> None:
+    outcome, message = sequence_of(
+        tmp_path, "20251215_init.sql", "20251220_users.sql", "20260102050001_posts.sql"
+    )
+    assert outcome == "passed", message
+
+
+def test_sequence_sees_no_gap_between_a_short_and_a_date_number(tmp_path: Path) -> None:
+    outcome, message = sequence_of(tmp_path, "0001_init.sql", "20251220_users.sql")
+    assert outcome == "passed", message
+
+
+def test_sequence_gives_each_new_duplicate_its_own_number(tmp_path: Path) -> None:
+    outcome, message = sequence_of(
+        tmp_path, "0001_init.sql", "0002_a.sql", "0002_b.sql", "0002_c.sql"
+    )
     assert outcome == "failed"
-    assert "0004_add_index.sql: new, not in d1check.sum yet" in message
+    assert "rename it to 0003_b.sql" in message
+    assert "rename it to 0004_c.sql" in message

@@ -1,5 +1,5 @@
 """The `d1check` command: a thin click layer over the library (status, apply, pull, reset, new,
-diff, rollback, restore, hash, emulate, engine)."""
+diff, rollback, restore, baseline, hash, emulate, engine)."""
 
 from __future__ import annotations
 
@@ -340,17 +340,38 @@ def new(root: Path, name: str, family: str | None) -> None:
     click.echo(f"created {_rel(created.rollback, config.root)}")
 
 
-@cli.command("hash")
+@cli.command()
 @root_option
+@click.argument("version", required=False)
 @family_option
-def hash_(root: Path, family: str | None) -> None:
-    """Write d1check.sum (checksums of every migration and rollback) for each family."""
+def baseline(root: Path, version: str | None, family: str | None) -> None:
+    """Record the migrations up to VERSION (default: every one present) as shipped.
+
+    Shipped migrations are already applied somewhere and must never change: d1check then checks
+    them for facts only (they build a new database, D1 accepts them, they are unchanged) and
+    holds the migrations after them to the whole policy. Writes d1check.sum (to commit) in each
+    family's migrations directory.
+    """
     config = _config(root)
     families = [config.family(family)] if family else list(config.families.values())
     for fam in families:
-        path = write_sums(discover(fam.migrations_dir, fam.rollbacks_dir))
+        migrations = discover(fam.migrations_dir, fam.rollbacks_dir)
+        path = write_sums(migrations, version)
         count = len(read_sums(path).files)
-        click.echo(f"wrote {_rel(path, config.root)} ({count} files)")
+        new = len(migrations.migrations) - count
+        click.echo(
+            f"wrote {_rel(path, config.root)}: {count} shipped migration(s), {new} new "
+            "(commit it; run it again after each deploy)"
+        )
+
+
+@cli.command("hash")
+@root_option
+@family_option
+@click.pass_context
+def hash_(ctx: click.Context, root: Path, family: str | None) -> None:
+    """The same as `d1check baseline` without VERSION: every migration present is shipped."""
+    ctx.invoke(baseline, root=root, version=None, family=family)
 
 
 @cli.command()
