@@ -801,11 +801,13 @@ def destructive_result(migration: Migration, policy: Policy) -> CheckResult:
 def check_d1(applied: Applied) -> CheckResult:
     """D1's own rules and wrangler's traps, in the migration and in its rollback."""
     migration = applied.migration
+    if not migration.file.statements:
+        return _no_statements(migration)
     findings = lint_d1(migration.file, applied.before.schema)
     if migration.rollback is not None and applied.after is not None:
         findings += lint_d1(migration.rollback, applied.after.schema)
-    if applied.error is not None and _is_d1_refusal(applied.error):
-        error = applied.error
+    error = applied.empty_error or applied.error
+    if error is not None and _is_d1_refusal(error):
         where = f"{error.source}:{error.line}" if error.line else error.source
         fix = f"\n  fix: {error.hint}" if error.hint else ""
         findings.append(f"{where}: {error.message} (D1 refuses it; see ::applies){fix}")
@@ -813,6 +815,22 @@ def check_d1(applied: Applied) -> CheckResult:
     if findings:
         return failed("d1", "\n".join(findings), warnings)
     return passed("d1", warnings=warnings)
+
+
+def _no_statements(migration: Migration) -> CheckResult:
+    """A migration with no SQL statement (nothing, or only comments, as `wrangler d1 migrations
+    create` leaves it): wrangler records it as applied and runs nothing."""
+    what = (
+        f"{migration.path}: no SQL statement (the file is empty or only comments): wrangler "
+        "records it as applied and runs nothing"
+    )
+    if migration.shipped:
+        return noted("d1", f"(shipped) {what}")
+    return failed(
+        "d1",
+        f"{what}\n  fix: write the migration's SQL, or delete the file if the change is not "
+        "needed (a migration recorded as applied can never be filled in later)",
+    )
 
 
 def _is_d1_refusal(error: SQLError) -> bool:

@@ -157,3 +157,28 @@ def test_notes_reach_the_summary_under_xdist(pytester: pytest.Pytester, history:
     result = pytester.runpytest_subprocess(*INNER, "-n", "2")
     result.assert_outcomes(passed=20, skipped=12)
     result.stdout.fnmatch_lines(["*- d1check notes -*", "*0004_add_created_at.sql::applies: *"])
+
+
+def test_a_new_migration_with_no_statement_fails_d1(
+    pytester: pytest.Pytester, history: Path
+) -> None:
+    baseline(history)
+    (history / "migrations" / "0005_placeholder.sql").write_text(
+        "-- Migration number: 0005 \t 2026-12-07T10:00:00.000Z\n"
+    )
+    outcome, text = outcomes(pytester)["migrations/0005_placeholder.sql::d1"]
+    assert outcome == "failed"
+    assert "0005_placeholder.sql: no SQL statement (the file is empty or only comments)" in text
+    assert "fix: write the migration's SQL, or delete the file" in text
+
+
+def test_a_shipped_migration_with_no_statement_is_a_note(
+    pytester: pytest.Pytester, history: Path
+) -> None:
+    (history / "migrations" / "0005_placeholder.sql").write_text("")
+    baseline(history)
+    result = pytester.runpytest(*INNER)
+    result.stdout.fnmatch_lines(
+        ["migrations/0005_placeholder.sql::d1: (shipped) *: no SQL statement*"]
+    )
+    assert "failed" not in result.stdout.lines[-1]
