@@ -32,10 +32,8 @@ SHIPPED_REASON = (
     "shipped (recorded in d1check.sum by `d1check baseline`): asked of new migrations only"
 )
 BASELINE_HINT = (
-    "\nadopting d1check on an existing history? `d1check baseline` records the migrations "
-    "already applied in production as shipped (in migrations/d1check.sum, to commit): they are "
-    "then held to facts (they build a new database, D1 accepts them, they do not change), and "
-    "new migrations to the whole policy"
+    "\nexisting history? `d1check baseline` records the migrations already applied as shipped "
+    "(migrations/d1check.sum): they are then checked for facts only, and new ones for the policy"
 )
 
 

@@ -42,7 +42,7 @@ def test_without_a_baseline_policy_failures_say_how_to_adopt(
     found = outcomes(pytester)
     outcome, text = found["migrations/0003_drop_posts.sql::rollback"]
     assert outcome == "failed"
-    assert "`d1check baseline` records the migrations already applied" in text
+    assert "`d1check baseline` records the migrations already applied as shipped" in text
     outcome, text = found["migrations/0003_drop_posts.sql::destructive"]
     assert outcome == "failed" and "d1check baseline" in text
     outcome, text = found["migrations/0004_add_created_at.sql::applies"]
