@@ -479,7 +479,7 @@ def test_status_json_remote_rows_and_fleet(
     staging, prod = by_target["app-staging"], by_target["app-prod"]
     assert staging["applied"] == "0005_create_control_overview" and staging["pending"] == 0
     assert staging["drift"] == "drift" and "made_by_hand" in staging["detail"]
-    assert prod["read"] and prod["applied"] is None and prod["pending"] == 5
+    assert prod["read"] and prod["exists"] and prod["applied"] is None and prod["pending"] == 5
     assert prod["drift"] == "none" and prod["detail"] is None
     (group,) = document["fleet"]["groups"]
     assert document["fleet"]["target"] == "staging"
@@ -494,7 +494,7 @@ def test_status_json_without_credentials(remote_project: Path) -> None:
     remote = [row for row in rows if row["environment"] != "local"]
     assert {row["target"] for row in remote} == {"app-staging", "app-prod"}
     for row in remote:
-        assert row["drift"] == "no credentials" and not row["read"]
+        assert row["drift"] == "no credentials" and not row["read"] and row["exists"] is None
         assert row["applied"] is None and row["pending"] is None
         assert row["detail"] == "CLOUDFLARE_API_TOKEN is not set"
 

@@ -58,7 +58,7 @@ def _row(row: StatusRow) -> dict[str, Any]:
         "environment": row.environment,
         "target": row.target,
         "database": row.database,
-        "exists": row.applied != NO_DATABASE,
+        "exists": _exists(row, read),
         "read": read,
         "applied": row.applied if read and row.applied != EMPTY else None,
         "pending": row.pending,
@@ -66,6 +66,13 @@ def _row(row: StatusRow) -> dict[str, Any]:
         "last_applied": None if row.last_applied == UNKNOWN else row.last_applied,
         "detail": row.detail or None,
     }
+
+
+def _exists(row: StatusRow, read: bool) -> bool | None:
+    """False for a local database without its file, True once read, None when not known."""
+    if row.applied == NO_DATABASE:
+        return False
+    return True if read else None
 
 
 def _fleet(target: str, report: DriftReport) -> dict[str, Any]:
