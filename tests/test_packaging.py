@@ -205,7 +205,7 @@ def test_a_project_checks_without_fcntl(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES / "good", project)
     code = REFUSE_FCNTL + (
         "import pytest\n"
-        "code = pytest.main(['-q', '-p', 'no:xdist', '-p', 'no:randomly', '.'])\n"
+        "code = pytest.main(['-q', '-p', 'no:xdist', '.'])\n"
         "assert 'fcntl' not in sys.modules\n"
         "sys.exit(code)\n"
     )
