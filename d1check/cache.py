@@ -11,7 +11,6 @@ and waits only when every missing one is held.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -26,6 +25,7 @@ from d1check import __version__
 from d1check.checks import CheckResult, Policy
 from d1check.discovery import Migration
 from d1check.engine import engine_description
+from d1check.filelock import exclusive
 
 CHECKPOINT_EVERY = 50
 Checkpoint = tuple[bytes, list[int], bytes]
@@ -148,18 +148,10 @@ class ResultCache:
     @contextmanager
     def lock(self, name: str, *, wait: bool = True) -> Iterator[bool]:
         """An exclusive lock across processes (xdist workers); yields whether it was taken
-        (always, when `wait`; without `wait`, False when another process holds it)."""
-        path = self.directory / f"{name}.lock"
-        with open(path, "a+b") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        (always, when `wait`; without `wait`, False when another process holds it). Where the
+        platform has no `fcntl`, every caller takes it (see `d1check.filelock`)."""
+        with exclusive(self.directory / f"{name}.lock", wait=wait) as taken:
+            yield taken
 
 
 def _encoded(found: Found) -> dict[str, object]:

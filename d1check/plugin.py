@@ -23,6 +23,7 @@ from d1check.testing import d1_emulator
 __all__ = ["d1_db", "d1_emulator", "d1_engine", "d1_migrator"]
 
 MARKER = "d1check"
+ENGINE_MARKER = "engine_container"
 _SESSION = pytest.StashKey[d1session.Session]()
 NOTES_PLUGIN = "d1check-notes"
 _GATE_OPTIONS = pytest.StashKey[d1session.GateOptions]()
@@ -103,6 +104,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker, read the project's configuration, add its migrations to collection."""
     config.addinivalue_line("markers", f"{MARKER}: a D1 migration check collected by d1check")
+    config.addinivalue_line(
+        "markers",
+        f"{ENGINE_MARKER}: uses the real D1 engine in a container (the d1_engine fixture); "
+        "given by d1check to every test that uses d1_engine",
+    )
     try:
         cache = config.cache.mkdir("d1check") if getattr(config, "cache", None) else None
         state = d1session.Session.load(Path(str(config.rootpath)), cache_dir=cache)
@@ -270,6 +276,12 @@ class CheckItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"{self.path.stem}::{self.name}"
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark the tests that use `d1_engine`, so `-m engine_container` selects them."""
+    if "d1_engine" in getattr(item, "fixturenames", ()):
+        item.add_marker(ENGINE_MARKER)
 
 
 _GATE_LINES = pytest.StashKey[list[str]]()

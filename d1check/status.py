@@ -41,6 +41,10 @@ ClientFactory = Callable[[Target], D1Client]
 TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
 SQLITE_HEADER = b"SQLite format 3\x00"
 EMPTY = EMPTY_VERSION
+UNKNOWN = "-"
+"""What a status cell shows for a value not known (not read, or none recorded)."""
+NO_DATABASE = "(no database)"
+"""The `applied` cell of a local database whose file does not exist yet."""
 
 
 @dataclass(frozen=True)
@@ -131,17 +135,17 @@ def local_status(config: Config, family: Family, migrations: MigrationSet) -> St
     style = TrackingStyle(family.tracking_table_for(family.local_database))
     database = family.local_database
     label = database.database_name if database else _relative(path, config.root)
-    row = StatusRow(family.name, "local", f"local:{family.name}", label, "", 0, "", "-")
+    row = StatusRow(family.name, "local", f"local:{family.name}", label, "", 0, "", UNKNOWN)
     if not path.exists():
         count = len(migrations.migrations)
-        return replace(row, applied="(no database)", pending=count, drift="none")
+        return replace(row, applied=NO_DATABASE, pending=count, drift="none")
     db = D1Database(path)
     try:
         applied = applied_names(db, style)
         last = _last_applied_local(db, style.table)
         problems = _local_drift(db, migrations, applied, style, str(path))
     except GateRefused as refused:
-        applied, last, problems = applied_names(db, style), "-", [str(refused)]
+        applied, last, problems = applied_names(db, style), UNKNOWN, [str(refused)]
     finally:
         db.close()
     pending = _pending_count(migrations, applied, style, str(path))
@@ -175,9 +179,9 @@ def _pending_count(
 def _last_applied_local(db: D1Database, table: str) -> str:
     with db.internal() as conn:
         if not _has_table(conn, table):
-            return "-"
+            return UNKNOWN
         rows = conn.execute(f'SELECT max(applied_at) FROM "{table}"').fetchall()
-    return str(rows[0][0]) if rows and rows[0][0] is not None else "-"
+    return str(rows[0][0]) if rows and rows[0][0] is not None else UNKNOWN
 
 
 def _has_table(conn: Any, name: str) -> bool:
@@ -229,7 +233,14 @@ def remote_status(
 ) -> StatusRow:
     """A remote database, read through the API; "no credentials" when there is no token."""
     row = StatusRow(
-        target.family, target.environment, target.name, target.database_name, "-", None, "", "-"
+        target.family,
+        target.environment,
+        target.name,
+        target.database_name,
+        UNKNOWN,
+        None,
+        "",
+        UNKNOWN,
     )
     if not os.environ.get(TOKEN_ENV):
         return replace(row, drift="no credentials", detail=f"{TOKEN_ENV} is not set")
@@ -261,11 +272,11 @@ def _last_applied_remote(client: D1Client, db_id: str, table: str) -> str:
         results = client.query(db_id, f'SELECT max(applied_at) AS at FROM "{table}"', write=False)
     except RemoteError as error:
         if "no such table" in str(error):
-            return "-"
+            return UNKNOWN
         raise
     rows = results[0].results if results else []
     value = rows[0].get("at") if rows else None
-    return str(value) if value is not None else "-"
+    return str(value) if value is not None else UNKNOWN
 
 
 # --- diff ----------------------------------------------------------------------------------

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from d1check import cli as cli_module
-from d1check.cli import cli
+from d1check.cli import cli, output
 from d1check.config import load_config
 from d1check.discovery import discover
 from d1check.engine import D1Database
@@ -410,3 +412,156 @@ def test_help_shows_defaults() -> None:
     text = " ".join(result.output.split())
     assert "[default: 1200/300]" in text
     assert "[default: (the current directory)]" in text
+
+
+# --- conventions: -h, --json, tables -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args", [[], *([name] for name in sorted(cli.commands))], ids=lambda a: "-".join(a) or "group"
+)
+def test_dash_h_is_help_everywhere(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, [*args, "-h"], prog_name="d1check")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Usage: d1check {' '.join(args)}".rstrip() + " [OPTIONS]")
+    assert "-h, --help" in result.output
+
+
+def test_version_is_the_package_version() -> None:
+    from d1check import __version__
+
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"d1check, version {__version__}\n"
+
+
+def status_json(root: Path) -> dict[str, Any]:
+    result = run("status", root, "--json")
+    assert result.exit_code == 0, result.output
+    document: dict[str, Any] = json.loads(result.output)
+    return document
+
+
+def test_status_json_local_database_before_and_after_reset(project: Path) -> None:
+    before = status_json(project)
+    assert [name["name"] for name in before["targets"]] == ["staging", "production"]
+    assert before["targets"][0]["databases"] == []
+    assert "staging" in before["targets"][0]["problem"]
+    (local,) = before["databases"]
+    assert local == {
+        "family": "default",
+        "environment": "local",
+        "target": "local:default",
+        "database": ".d1check/local.sqlite",
+        "exists": False,
+        "read": False,
+        "applied": None,
+        "pending": 5,
+        "drift": "none",
+        "last_applied": None,
+        "detail": None,
+    }
+
+    assert run("reset", project, "--yes").exit_code == 0
+    (after,) = status_json(project)["databases"]
+    assert after["exists"] and after["read"]
+    assert after["applied"] == "0005_create_control_overview"
+    assert after["pending"] == 0 and after["drift"] == "none"
+    assert after["last_applied"] is not None
+
+
+def test_status_json_remote_rows_and_fleet(
+    remote_project: Path, credentials: None, emulator: D1Emulator
+) -> None:
+    apply_remote(remote_project, "staging")
+    emulator.sql(emulator.client().database_id("app-staging"), "CREATE TABLE made_by_hand (x)")
+    result = run("status", remote_project, "--json", "--fleet", "staging")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    by_target = {row["target"]: row for row in document["databases"]}
+    staging, prod = by_target["app-staging"], by_target["app-prod"]
+    assert staging["applied"] == "0005_create_control_overview" and staging["pending"] == 0
+    assert staging["drift"] == "drift" and "made_by_hand" in staging["detail"]
+    assert prod["read"] and prod["exists"] and prod["applied"] is None and prod["pending"] == 5
+    assert prod["drift"] == "none" and prod["detail"] is None
+    (group,) = document["fleet"]["groups"]
+    assert document["fleet"]["target"] == "staging"
+    assert group["databases"] == ["app-staging"] and group["count"] == 1
+    assert group["applied"] == "0005_create_control_overview"
+    assert "table made_by_hand: added" in group["differences"]
+    assert document["fleet"]["errors"] == {}
+
+
+def test_status_json_without_credentials(remote_project: Path) -> None:
+    rows = status_json(remote_project)["databases"]
+    remote = [row for row in rows if row["environment"] != "local"]
+    assert {row["target"] for row in remote} == {"app-staging", "app-prod"}
+    for row in remote:
+        assert row["drift"] == "no credentials" and not row["read"] and row["exists"] is None
+        assert row["applied"] is None and row["pending"] is None
+        assert row["detail"] == "CLOUDFLARE_API_TOKEN is not set"
+
+
+def test_diff_json_lists_each_difference(project: Path) -> None:
+    result = run("diff", project, "0003", "0004", "--json")
+    assert result.exit_code == 1
+    document = json.loads(result.output)
+    assert document["from"] == "version 0003_add_review_fields"
+    assert document["to"] == "version 0004_create_audit_log"
+    assert document["equal"] is False
+    assert {
+        "kind": "table",
+        "name": "audit_log",
+        "property": None,
+        "change": "added",
+        "before": None,
+        "after": "table",
+        "text": "table audit_log: added",
+    } in document["differences"]
+    assert len(document["differences"]) == 3
+
+
+def test_diff_json_of_a_changed_column_keeps_both_values(project: Path) -> None:
+    changed = project / "migrations/0006_widen.sql"
+    changed.write_text("ALTER TABLE audit_log ADD COLUMN note TEXT NOT NULL DEFAULT '';\n")
+    document = json.loads(run("diff", project, "0005", "0006", "--json").output)
+    (difference,) = document["differences"]
+    assert difference["change"] == "added" and difference["property"] == "column note"
+    assert difference["after"] == str(difference["after"]) and "TEXT" in difference["after"]
+
+
+def test_diff_json_equal_exits_0(project: Path) -> None:
+    result = run("diff", project, "0004", "0004", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["equal"] is True
+    assert json.loads(result.output)["differences"] == []
+
+
+def cell_words(rows: list[list[str]]) -> set[str]:
+    return {word for row in rows for cell in row for word in cell.split()}
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_rich_table_never_splits_a_word(
+    columns: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    headers = ["family", "environment", "target", "database", "applied", "pending", "drift"]
+    headers += ["last applied"]
+    rows = [
+        ["default", "local", "local:default", "app-prod", "0004_create_audit_log", "1", "none"],
+        ["default", "production", "app-prod", "app-prod", "0005_create_control_overview", "0"],
+    ]
+    rows[0] += ["2026-11-26 14:11:20"]
+    rows[1] += ["no credentials", "-"]
+    monkeypatch.setattr("d1check.cli.output.use_rich", lambda: True)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    output.print_table("d1check status", headers, rows)
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    words = cell_words([headers, *rows])
+    shown = [w for line in lines[1:] for w in line.split() if set(w) != {"─"}]
+    for word in shown:
+        whole = word in words
+        cut = word.endswith("…") and any(w.startswith(word[:-1]) for w in words)
+        assert whole or cut, f"{word!r} is a piece of a word:\n" + "\n".join(lines)
+    assert "0004_create_audit_log" in shown or any(w.endswith("…") for w in shown)

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
+from d1check import __version__
+from d1check.cli.json_output import diff_document, echo_json, status_document
 from d1check.cli.localdb import load_into_local, reset_local
 from d1check.cli.output import CommandError, from_error, print_table
 from d1check.cli.pull import file_stem, pull_data, pull_schema
@@ -75,6 +77,14 @@ def family_option(func: F) -> F:
     return option(func)
 
 
+def json_option(func: F) -> F:
+    """`--json`: one JSON document on stdout instead of text (shapes in docs/cli.md)."""
+    option = click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON document (see docs/cli.md)."
+    )
+    return option(func)
+
+
 def yes_option(what: str) -> Callable[[F], F]:
     """`--yes`: confirm without a prompt."""
     return click.option("--yes", is_flag=True, help=f"Confirm {what} without a prompt (CI).")
@@ -122,8 +132,11 @@ def confirm(yes: bool, question: str, *, word: str | None = None) -> None:
         raise CommandError("not confirmed; nothing changed")
 
 
-@click.group(cls=D1CheckGroup, context_settings={"show_default": True})
-@click.version_option(package_name="d1check")
+@click.group(
+    cls=D1CheckGroup,
+    context_settings={"show_default": True, "help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, prog_name="d1check")
 def cli() -> None:
     """Make Cloudflare D1 schema migrations safe to ship."""
 
@@ -169,16 +182,22 @@ def _show_status(status: ProjectStatus) -> None:
     help="Also group TARGET's databases (e.g. production) by applied version and schema, "
     "with a structural diff for each group that differs from the expected schema.",
 )
-def status(root: Path, family: str | None, fleet_target: str | None) -> None:
+@json_option
+def status(root: Path, family: str | None, fleet_target: str | None, as_json: bool) -> None:
     """Every local and remote database: applied version, pending, drift, last applied.
 
     Lists what `staging`, `production` and the other target names resolve to. Remote rows say
     "no credentials" when CLOUDFLARE_API_TOKEN is not set.
     """
     config = _config(root)
-    _show_status(project_status(config, family=family))
-    if fleet_target:
-        report = drift_report_for(config, fleet_target)
+    found = project_status(config, family=family)
+    report = drift_report_for(config, fleet_target) if fleet_target else None
+    if as_json:
+        fleet = (fleet_target, report) if fleet_target and report is not None else None
+        echo_json(status_document(found, fleet))
+        return
+    _show_status(found)
+    if fleet_target and report is not None:
         click.echo(f"\nfleet {fleet_target}: {sum(g.count for g in report.groups)} database(s)")
         click.echo("count  applied  schema  state: databases")
         for line in report.lines():
@@ -379,7 +398,8 @@ def hash_(ctx: click.Context, root: Path, family: str | None) -> None:
 @click.argument("a")
 @click.argument("b")
 @family_option
-def diff(root: Path, a: str, b: str, family: str | None) -> None:
+@json_option
+def diff(root: Path, a: str, b: str, family: str | None, as_json: bool) -> None:
     """Structural diff from A to B; each is a version (0003), a sqlite file, an export .sql
     file, `local`, or a remote target. Exit 1 when they differ, 0 when equal."""
     config = _config(root)
@@ -387,6 +407,11 @@ def diff(root: Path, a: str, b: str, family: str | None) -> None:
     first = load_source(config, a, family=fam)
     second = load_source(config, b, family=fam)
     diffs = diff_sources(first, second)
+    if as_json:
+        echo_json(diff_document(first, second, diffs))
+        if diffs:
+            raise click.exceptions.Exit(1)
+        return
     click.echo(f"--- {first.label}\n+++ {second.label}")
     if not diffs:
         click.echo("no structural differences")

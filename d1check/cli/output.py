@@ -55,16 +55,20 @@ def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """A table: rich on a terminal, plain text otherwise."""
+    """A table: rich on a terminal, plain text otherwise. Rich cells wrap between words; a word
+    wider than its column is cut with an ellipsis, never folded mid-word."""
     if not use_rich():
         click.echo(plain_table(headers, rows))
         return
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
+    )
     for header in headers:
-        table.add_column(header, overflow="fold")
+        table.add_column(header, overflow="ellipsis")
     for row in rows:
         table.add_row(*row)
     Console().print(table)

@@ -10,7 +10,6 @@ docs/engine-container.md). `d1_engine` is a session-scoped pytest fixture over i
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import secrets
@@ -29,8 +28,7 @@ import httpx
 import pytest
 
 from d1check.errors import D1CheckError
-
-os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+from d1check.filelock import exclusive
 
 DEFAULT_WRANGLER_VERSION = "4.164.0"
 IMAGE_NAME = "d1check-engine"
@@ -88,8 +86,7 @@ def ensure_image(wrangler_version: str = DEFAULT_WRANGLER_VERSION) -> str:
     tag = image_tag(wrangler_version)
     client = docker_client()
     lock_path = Path(tempfile.gettempdir()) / f"{tag.replace(':', '-')}.lock"
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(lock_path):
         if not client.images.list(name=tag):
             _build(client, tag, wrangler_version)
     return tag
