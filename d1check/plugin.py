@@ -28,8 +28,8 @@ _SESSION = pytest.StashKey[d1session.Session]()
 _GATE_OPTIONS = pytest.StashKey[d1session.GateOptions]()
 _NO_RUN_OPTIONS = {
     "collectonly": "--collect-only",
-    "setuponly": "--setup-only",
     "setupplan": "--setup-plan",
+    "setuponly": "--setup-only",
 }
 
 

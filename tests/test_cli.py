@@ -407,3 +407,23 @@ def test_help_shows_defaults() -> None:
     text = " ".join(result.output.split())
     assert "[default: 1200/300]" in text
     assert "[default: (the current directory)]" in text
+
+
+@pytest.mark.parametrize("target", ["", "  "], ids=["empty", "blank"])
+def test_apply_with_an_empty_target_is_usage_error(project: Path, target: str) -> None:
+    result = run("apply", project, target)
+    assert result.exit_code == 2
+    assert "TARGET is empty: name one of local, staging, production" in result.output
+    assert "running pytest" not in result.output
+
+
+def test_apply_without_credentials_stops_before_the_suite(
+    remote_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
+    result = run("apply", remote_project, "staging", "--yes")
+    assert result.exit_code == 2
+    assert "CLOUDFLARE_API_TOKEN is not set: export a token with D1 edit permission" in (
+        result.output
+    )
+    assert "running pytest" not in result.output
