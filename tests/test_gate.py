@@ -527,6 +527,23 @@ def test_the_whole_session_checks_nothing_beyond_it(pytester: pytest.Pytester) -
 
 
 @pytest.mark.parametrize("declared", [False, True], ids=["undeclared", "declared"])
+def test_a_selection_of_no_tests_leaves_the_gate_to_its_own_checks(
+    pytester: pytest.Pytester, declared: bool
+) -> None:
+    project = local_project(pytester, "all", declared=declared)
+    shutil.rmtree(project / "tests")
+    result = pytester.runpytest(*WITH_CACHE, "-m", "not d1check", "--apply=local")
+    if declared:
+        assert result.ret == pytest.ExitCode.OK, output(result)
+        result.stdout.fnmatch_lines(["d1check: checked 26 items beyond the selection *"])
+        assert len(local_names(project)) == 4
+    else:
+        assert result.ret == pytest.ExitCode.TESTS_FAILED, output(result)
+        result.stdout.fnmatch_lines([UNDECLARED])
+        assert not (project / LOCAL_DB).exists()
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["undeclared", "declared"])
 def test_for_local_the_gate_checks_the_pending_migrations(
     pytester: pytest.Pytester, declared: bool
 ) -> None:
