@@ -114,13 +114,20 @@ def pytest_configure(config: pytest.Config) -> None:
     except D1CheckError as error:
         raise pytest.UsageError(f"d1check: {error}") from error
     config.stash[_SESSION] = state
-    if config.getoption("apply") is not None:
-        _check_gate_options(config, state)
-        if not hasattr(config, "workerinput"):
-            config.stash[_RAN] = RanItems()
-            config.pluginmanager.register(config.stash[_RAN], "d1check-ran-items")
+    _configure_gate(config, state)
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         _add_migration_dirs(config, state.config)
+
+
+def _configure_gate(config: pytest.Config, state: d1session.Session) -> None:
+    """With --apply: check its options now, and (in the process that applies, not an xdist
+    worker) record which items the selection runs."""
+    if config.getoption("apply") is None:
+        return
+    _check_gate_options(config, state)
+    if not hasattr(config, "workerinput"):
+        config.stash[_RAN] = RanItems()
+        config.pluginmanager.register(config.stash[_RAN], "d1check-ran-items")
 
 
 def _check_gate_options(config: pytest.Config, state: d1session.Session) -> None:
