@@ -451,13 +451,16 @@ def drop_tasks(declared: bool) -> str:
     ) + "-- d1check: irreversible the archive keeps the tasks\nDROP TABLE IF EXISTS tasks;\n"
 
 
-def local_project(pytester: pytest.Pytester, selection: str, *, declared: bool) -> Path:
-    """The `good` example with a passing `tests/test_app.py` and `0004_drop_tasks.sql`; for
-    `--lf`, an earlier run has recorded `test_app` as the last failure."""
+def local_project(
+    pytester: pytest.Pytester, *, declared: bool, failed_before: bool = False
+) -> Path:
+    """The `good` example with a passing `tests/test_app.py` and `0004_drop_tasks.sql`; with
+    `failed_before`, an earlier run (before the migration existed) recorded `test_app` as the
+    last failure, for `--lf`."""
     shutil.copytree(EXAMPLES / "good", pytester.path, dirs_exist_ok=True)
     app = pytester.path / "tests" / "test_app.py"
     app.parent.mkdir()
-    if selection == "lf":
+    if failed_before:
         app.write_text("def test_app():\n    assert False\n")
         assert pytester.runpytest(*WITH_CACHE).ret == pytest.ExitCode.TESTS_FAILED
     app.write_text("def test_app():\n    pass\n")
@@ -480,7 +483,7 @@ def local_names(project: Path) -> list[str]:
 def test_a_failing_check_outside_the_selection_blocks_the_apply(
     pytester: pytest.Pytester, selection: str
 ) -> None:
-    project = local_project(pytester, selection, declared=False)
+    project = local_project(pytester, declared=False, failed_before=selection == "lf")
     result = pytester.runpytest(*WITH_CACHE, *SELECTIONS[selection], "--apply=local")
     assert result.ret == pytest.ExitCode.TESTS_FAILED, output(result)
     result.stdout.fnmatch_lines(
@@ -499,7 +502,7 @@ def test_a_failing_check_outside_the_selection_blocks_the_apply(
 def test_a_clean_project_applies_under_the_same_selection(
     pytester: pytest.Pytester, selection: str
 ) -> None:
-    project = local_project(pytester, selection, declared=True)
+    project = local_project(pytester, declared=True, failed_before=selection == "lf")
     result = pytester.runpytest(*WITH_CACHE, *SELECTIONS[selection], "--apply=local")
     assert result.ret == pytest.ExitCode.OK, output(result)
     beyond = BEYOND[selection]
@@ -519,7 +522,7 @@ def test_a_clean_project_applies_under_the_same_selection(
 
 
 def test_the_whole_session_checks_nothing_beyond_it(pytester: pytest.Pytester) -> None:
-    project = local_project(pytester, "all", declared=True)
+    project = local_project(pytester, declared=True)
     result = pytester.runpytest(*WITH_CACHE, "--apply=local")
     assert result.ret == pytest.ExitCode.OK, output(result)
     assert "beyond the selection" not in output(result)
@@ -530,7 +533,7 @@ def test_the_whole_session_checks_nothing_beyond_it(pytester: pytest.Pytester) -
 def test_a_selection_of_no_tests_leaves_the_gate_to_its_own_checks(
     pytester: pytest.Pytester, declared: bool
 ) -> None:
-    project = local_project(pytester, "all", declared=declared)
+    project = local_project(pytester, declared=declared)
     shutil.rmtree(project / "tests")
     result = pytester.runpytest(*WITH_CACHE, "-m", "not d1check", "--apply=local")
     if declared:
@@ -547,7 +550,7 @@ def test_a_selection_of_no_tests_leaves_the_gate_to_its_own_checks(
 def test_for_local_the_gate_checks_the_pending_migrations(
     pytester: pytest.Pytester, declared: bool
 ) -> None:
-    project = local_project(pytester, "k", declared=declared)
+    project = local_project(pytester, declared=declared)
     migration = project / DROP_TASKS
     text = migration.read_text()
     migration.unlink()
@@ -577,7 +580,7 @@ def test_for_local_the_gate_checks_the_pending_migrations(
 def test_apply_with_an_option_that_runs_no_test_is_a_usage_error(
     pytester: pytest.Pytester, args: tuple[str, ...], message: str
 ) -> None:
-    project = local_project(pytester, "all", declared=True)
+    project = local_project(pytester, declared=True)
     result = pytester.runpytest(*WITH_CACHE, *args, "--apply=local")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
@@ -586,7 +589,7 @@ def test_apply_with_an_option_that_runs_no_test_is_a_usage_error(
 
 @pytest.mark.parametrize("value", ["", "  "], ids=["empty", "blank"])
 def test_an_empty_apply_target_is_a_usage_error(pytester: pytest.Pytester, value: str) -> None:
-    project = local_project(pytester, "all", declared=True)
+    project = local_project(pytester, declared=True)
     result = pytester.runpytest(*WITH_CACHE, f"--apply={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
