@@ -32,6 +32,7 @@ from d1check.gate import (
     Plan,
     RunContext,
     Write,
+    account_for,
     confirm,
     migration_request,
     owner,
@@ -803,9 +804,10 @@ def account_clients(
     def client_for(t: Target) -> D1Client:
         with lock:
             if t.account_id not in clients:
-                account = t.account_id or (config.wrangler.account_id if config.wrangler else None)
                 clients[t.account_id] = D1Client.from_env(
-                    account_id=account, budget=budget, transport=fleet_transport(concurrency)
+                    account_id=account_for(config, t),
+                    budget=budget,
+                    transport=fleet_transport(concurrency),
                 )
             return clients[t.account_id]
 

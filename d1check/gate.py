@@ -19,7 +19,7 @@ from d1check.errors import ConfigError, D1CheckError, GateRefused, LockHeld, Rem
 from d1check.history import replay
 from d1check.live import LiveState, applied_migrations, live_state, remote_schema
 from d1check.local import pending_migrations
-from d1check.remote import AmbiguousWrite, D1Client, parse_budget
+from d1check.remote import AmbiguousWrite, D1Client, credentials, parse_budget
 from d1check.schema import Schema, diff_schemas, format_diff, read_schema
 from d1check.targets import Target, resolve_targets
 from d1check.tracking import (
@@ -89,9 +89,22 @@ class Expected:
         return self._schemas[count]
 
 
+def account_for(config: Config, target: Target) -> str | None:
+    """The account id a target names (its own, else the wrangler config's); None: the
+    environment's `CLOUDFLARE_ACCOUNT_ID`."""
+    return target.account_id or (config.wrangler.account_id if config.wrangler else None)
+
+
+def require_credentials(config: Config, targets: Sequence[Target]) -> None:
+    """ConfigError naming what is missing when a client for one of `targets` could not be made
+    (no API token, no account id): checked before any work starts."""
+    for target in targets:
+        credentials(account_for(config, target))
+
+
 def make_client(config: Config, target: Target, options: GateOptions) -> D1Client:
     """A D1 client for `target`, with the run's API budget."""
-    account = target.account_id or (config.wrangler.account_id if config.wrangler else None)
+    account = account_for(config, target)
     return D1Client.from_env(account_id=account, budget=parse_budget(options.api_budget))
 
 

@@ -17,7 +17,8 @@ from d1check.config import Config
 from d1check.engine import engine_description
 from d1check.errors import D1CheckError
 from d1check.fixtures import d1_db, d1_migrator
-from d1check.targets import resolve_targets
+from d1check.gate import require_credentials
+from d1check.targets import resolve_targets, target_names
 from d1check.testing import d1_emulator
 
 __all__ = ["d1_db", "d1_emulator", "d1_engine", "d1_migrator"]
@@ -27,6 +28,11 @@ ENGINE_MARKER = "engine_container"
 _SESSION = pytest.StashKey[d1session.Session]()
 NOTES_PLUGIN = "d1check-notes"
 _GATE_OPTIONS = pytest.StashKey[d1session.GateOptions]()
+_NO_RUN_OPTIONS = {
+    "collectonly": "--collect-only",
+    "setupplan": "--setup-plan",
+    "setuponly": "--setup-only",
+}
 
 
 @pytest.fixture(scope="session")
@@ -116,20 +122,55 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"d1check: {error}") from error
     config.stash[_SESSION] = state
     config.pluginmanager.register(Notes(), NOTES_PLUGIN)
-    if config.getoption("apply"):
-        _check_gate_options(config, state)
+    _configure_gate(config, state)
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         _add_migration_dirs(config, state.config)
 
 
+def _configure_gate(config: pytest.Config, state: d1session.Session) -> None:
+    """With --apply: check its options now, and (in the process that applies, not an xdist
+    worker) record which items the selection runs."""
+    if config.getoption("apply") is None:
+        return
+    _check_gate_options(config, state)
+    if not hasattr(config, "workerinput"):
+        config.stash[_RAN] = RanItems()
+        config.pluginmanager.register(config.stash[_RAN], "d1check-ran-items")
+
+
 def _check_gate_options(config: pytest.Config, state: d1session.Session) -> None:
-    target = config.getoption("apply")
+    """Refuse, before anything runs, an `--apply` that cannot work: no target, an option under
+    which no test runs, an unknown target, missing credentials for a remote one."""
+    target = str(config.getoption("apply"))
+    if not target.strip():
+        raise pytest.UsageError(
+            "d1check: --apply needs a target, one of: "
+            f"{', '.join(target_names(state.config))} (leave --apply out to apply nothing)"
+        )
+    for dest, flag in _NO_RUN_OPTIONS.items():
+        if getattr(config.option, dest, False):
+            raise pytest.UsageError(
+                f"d1check: --apply={target} with {flag}: no test runs, so nothing can pass "
+                f"before the apply; drop {flag} to run the suite and apply, or drop --apply"
+            )
     try:
         config.stash[_GATE_OPTIONS] = d1session.GateOptions.from_pytest(config)
         if target != "local":
-            resolve_targets(state.config, target)
+            require_credentials(state.config, resolve_targets(state.config, target).targets)
     except D1CheckError as error:
         raise pytest.UsageError(f"d1check: --apply={target}: {error}") from error
+
+
+class RanItems:
+    """The ids of the items reported in this session (by this process or, under xdist, by its
+    workers): what the selection ran."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Remember the item of every report."""
+        self.ids.add(report.nodeid)
 
 
 def _add_migration_dirs(config: pytest.Config, project: Config) -> None:
@@ -194,7 +235,7 @@ class MigrationsDirectory(pytest.Directory):
         state = self.config.stash[_SESSION]
         if not hasattr(self.config, "workerinput"):
             state.start_background(self.family, self.config.getoption("d1check_background"))
-        for check in ("sequence", "checksums"):
+        for check in d1session.PROJECT_CHECKS:
             yield CheckItem.from_parent(
                 self, name=check, family=self.family, check=check, migration=None
             )
@@ -304,12 +345,22 @@ class Notes:
             ]
 
 
+_RAN = pytest.StashKey[RanItems]()
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Stop the helper processes no selected item needs (all of them under --collect-only)."""
-    state = session.config.stash.get(_SESSION, None)
+    """Stop the helper processes no selected item needs (all of them under --collect-only);
+    with --apply the gate reads every family's pass."""
+    config = session.config
+    state = config.stash.get(_SESSION, None)
     if state is None:
         return
-    needed = set() if session.config.option.collectonly else families_in(session.items, state)
+    if config.option.collectonly:
+        needed: set[str] = set()
+    elif config.getoption("apply") is not None:
+        needed = set(state.config.families)
+    else:
+        needed = families_in(session.items, state)
     state.stop_background(keep=needed)
 
 
@@ -335,26 +386,34 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """The gate: with --apply, apply pending migrations only if the whole session passed."""
+    """The gate: with --apply, apply pending migrations only if the selected tests passed and
+    every check of what it applies passed, computed here whatever was selected (by the xdist
+    controller, not its workers). A selection of no tests fails nothing: then the gate's own
+    checks decide, and the session exits 0 once the apply succeeded."""
     config = session.config
     target = config.getoption("apply")
-    if not target or hasattr(config, "workerinput"):
+    if target is None or hasattr(config, "workerinput"):
         return
     state = config.stash.get(_SESSION, None)
     if state is None:
         return
     lines: list[str] = []
     config.stash[_GATE_LINES] = lines
+    nothing_ran = exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
     outcome = d1session.run_gate(
         state,
         target=target,
-        suite_passed=exitstatus == 0 and session.testsfailed == 0,
+        suite_passed=(exitstatus == pytest.ExitCode.OK or nothing_ran) and not session.testsfailed,
         failed_count=session.testsfailed,
         options=config.stash[_GATE_OPTIONS],
         write=lines.append,
+        ran=config.stash[_RAN].ids,
+        rootdir=config.rootpath,
     )
     if not outcome:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif nothing_ran:
+        session.exitstatus = pytest.ExitCode.OK
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

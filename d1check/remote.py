@@ -473,6 +473,20 @@ def _timestamp(value: datetime | str | None) -> str | None:
     return value
 
 
+def credentials(account_id: str | None = None) -> tuple[str, str]:
+    """The account id (`account_id`, else `CLOUDFLARE_ACCOUNT_ID`) and `CLOUDFLARE_API_TOKEN`;
+    ConfigError naming the one that is missing."""
+    account = account_id or os.environ.get(ACCOUNT_ENV, "")
+    token = os.environ.get(TOKEN_ENV, "")
+    if not account:
+        raise ConfigError(
+            f"{ACCOUNT_ENV} is not set: export it (or set account_id in the wrangler config)"
+        )
+    if not token:
+        raise ConfigError(f"{TOKEN_ENV} is not set: export a token with D1 edit permission")
+    return account, token
+
+
 # --- the sync client -----------------------------------------------------------------------
 
 
@@ -521,12 +535,7 @@ class D1Client:
     @classmethod
     def from_env(cls, account_id: str | None = None, **kwargs: Any) -> D1Client:
         """A client from `CLOUDFLARE_ACCOUNT_ID` (unless given) and `CLOUDFLARE_API_TOKEN`."""
-        account = account_id or os.environ.get(ACCOUNT_ENV, "")
-        token = os.environ.get(TOKEN_ENV, "")
-        if not account:
-            raise ConfigError(f"{ACCOUNT_ENV} is not set: export it (or pass the account id)")
-        if not token:
-            raise ConfigError(f"{TOKEN_ENV} is not set: export a token with D1 edit permission")
+        account, token = credentials(account_id)
         return cls(account, token, **kwargs)
 
     def __repr__(self) -> str:

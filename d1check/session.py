@@ -25,11 +25,24 @@ from d1check.project import check_checksums, check_sequence
 from d1check.remote import parse_budget
 from d1check.schema import diff_schemas, format_diff, read_schema
 from d1check.segments import Segments, found_in_cache
-from d1check.targets import resolve_targets
+from d1check.targets import PRODUCTION, resolve_targets
 
-__all__ = ["CHECK_NAMES", "GateOptions", "Session", "run_gate"]
+__all__ = [
+    "CHECK_NAMES",
+    "PROJECT_CHECKS",
+    "GateCheck",
+    "GateOptions",
+    "GateScope",
+    "Session",
+    "gate_checks",
+    "gate_scope",
+    "run_gate",
+]
 
 Write = Callable[[str], None]
+
+PROJECT_CHECKS = ("sequence", "checksums")
+"""The project-level checks of a family, items on its migrations directory."""
 
 
 def policy_for(config: Config, family: Family, migrations: MigrationSet | None = None) -> Policy:
@@ -342,6 +355,79 @@ def git_commit(root: Path) -> str | None:
     return out.stdout.strip() or None
 
 
+@dataclass(frozen=True)
+class GateCheck:
+    """One check the gate needs to pass: the id of its item (`migrations/0003_x.sql::destructive`,
+    relative to the root the ids are given from) and its result."""
+
+    item_id: str
+    result: CheckResult
+
+
+@dataclass(frozen=True)
+class GateScope:
+    """What `--apply=TARGET` is about to apply: migration files per family (wrangler's order),
+    and whether production databases are among the targets."""
+
+    files: dict[str, list[str]]
+    production: bool
+
+
+def gate_scope(state: Session, target: str) -> GateScope:
+    """For `local`, the migrations pending in each family's local database (every migration of
+    a family whose local database cannot be read); for a remote target, every migration of the
+    families of its databases (what is pending there is known only once the databases are read;
+    checks of applied migrations are cached and cheap). ConfigError for an unknown target."""
+    if target == "local":
+        families = {name: _pending_files(state, name) for name in state.config.families}
+        return GateScope(families, production=False)
+    resolution = resolve_targets(state.config, target)
+    names = dict.fromkeys(t.family for t in resolution.targets)
+    files = {name: [p.name for p in state.migration_files(name)] for name in names}
+    production = any(t.environment == PRODUCTION for t in resolution.targets)
+    return GateScope(files, production)
+
+
+def _pending_files(state: Session, family: str) -> list[str]:
+    try:
+        plan = plan_local(state.config, state.config.family(family))
+    except D1CheckError:
+        return [p.name for p in state.migration_files(family)]
+    return [m.file_name for m in plan.pending]
+
+
+def gate_checks(state: Session, target: str, rootdir: Path) -> list[GateCheck]:
+    """Every check `--apply=target` needs to pass, computed here whatever a test run selected:
+    each check of each migration in `gate_scope`, the project checks (`sequence`, `checksums`)
+    of those families, and for production the `::production` check of each export. Item ids are
+    relative to `rootdir`. ConfigError for an unknown target or a bad `production_schema`."""
+    scope = gate_scope(state, target)
+    checks: list[GateCheck] = []
+    for family, files in scope.files.items():
+        directory = state.config.family(family).migrations_dir
+        for check in PROJECT_CHECKS:
+            result = state.project_result(family, check)
+            checks.append(GateCheck(f"{_node_path(directory, rootdir)}::{check}", result))
+        for name in files:
+            node = _node_path(directory / name, rootdir)
+            for check in CHECK_NAMES:
+                result = state.migration_result(family, name, check)
+                checks.append(GateCheck(f"{node}::{check}", result))
+    if scope.production:
+        for path in state.config.production_schema_paths():
+            result = state.production_result(path)
+            checks.append(GateCheck(f"{_node_path(path, rootdir)}::production", result))
+    return checks
+
+
+def _node_path(path: Path, rootdir: Path) -> str:
+    """`path` as pytest writes it in an item id: relative to the rootdir, with `/`."""
+    try:
+        return path.resolve().relative_to(rootdir.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 def run_gate(
     state: Session,
     *,
@@ -350,13 +436,20 @@ def run_gate(
     failed_count: int,
     options: GateOptions,
     write: Write,
+    ran: Collection[str] = (),
+    rootdir: Path | None = None,
 ) -> bool:
-    """Apply pending migrations to `target` if the suite passed; False when anything failed."""
+    """Apply pending migrations to `target` if the suite passed and every check the apply needs
+    passed (`gate_checks`, item ids relative to `rootdir`, default the project root; those not
+    among the item ids in `ran` are reported as checked beyond the selection); False when
+    anything failed."""
     if not suite_passed:
         write(
             f"d1check: the session did not pass ({failed_count} failed): nothing applied to "
             f"{target}"
         )
+        return False
+    if not _gate_checks_pass(state, target, ran, rootdir or state.config.root, write):
         return False
     if target == "local":
         return _apply_local(state, options, write)
@@ -370,6 +463,49 @@ def run_gate(
     return apply_remote(
         state.config, target=target, options=options.for_targets(count), write=write
     )
+
+
+def _gate_checks_pass(
+    state: Session, target: str, ran: Collection[str], rootdir: Path, write: Write
+) -> bool:
+    try:
+        checks = gate_checks(state, target, rootdir)
+    except D1CheckError as error:
+        write(f"d1check: apply to {target} refused: {error}")
+        return False
+    failures = [c for c in checks if c.result.failed]
+    if failures:
+        _report_failed_checks(target, failures, write)
+        return False
+    done = set(ran)
+    beyond = sum(1 for c in checks if c.item_id not in done)
+    if beyond:
+        write(f"d1check: checked {beyond} items beyond the selection (-k/-m/paths): all passed")
+    return True
+
+
+def _report_failed_checks(target: str, failures: list[GateCheck], write: Write) -> None:
+    write(
+        f"d1check: {len(failures)} check(s) that --apply={target} needs failed: nothing "
+        f"applied to {target}"
+    )
+    for check in failures:
+        write(f"  {check.item_id}: {_first_line(check)}")
+    write(
+        "fix: run `pytest` on the whole project to see each failure in full; the apply needs "
+        "every check of the migrations it applies to pass"
+    )
+
+
+def _first_line(check: GateCheck) -> str:
+    """The first line of the check's message, without the file name the item id already says."""
+    lines = check.result.message.splitlines()
+    first = lines[0] if lines else "failed"
+    head, sep, rest = first.partition(": ")
+    item_file = check.item_id.partition("::")[0]
+    if sep and rest and Path(head).name == Path(item_file).name:
+        return rest
+    return first
 
 
 def _shown(path: Path, root: Path) -> str:

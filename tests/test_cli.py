@@ -565,3 +565,23 @@ def test_rich_table_never_splits_a_word(
         cut = word.endswith("…") and any(w.startswith(word[:-1]) for w in words)
         assert whole or cut, f"{word!r} is a piece of a word:\n" + "\n".join(lines)
     assert "0004_create_audit_log" in shown or any(w.endswith("…") for w in shown)
+
+
+@pytest.mark.parametrize("target", ["", "  "], ids=["empty", "blank"])
+def test_apply_with_an_empty_target_is_usage_error(project: Path, target: str) -> None:
+    result = run("apply", project, target)
+    assert result.exit_code == 2
+    assert "TARGET is empty: name one of local, staging, production" in result.output
+    assert "running pytest" not in result.output
+
+
+def test_apply_without_credentials_stops_before_the_suite(
+    remote_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
+    result = run("apply", remote_project, "staging", "--yes")
+    assert result.exit_code == 2
+    assert "CLOUDFLARE_API_TOKEN is not set: export a token with D1 edit permission" in (
+        result.output
+    )
+    assert "running pytest" not in result.output

@@ -421,3 +421,268 @@ def test_report_json_and_step_summary(
     markdown = summary.read_text()
     assert "| target | from → to | status | time | bookmark |" in markdown
     assert f"| pulse-staging | (empty) → {NAMES[-1]} | applied |" in markdown
+
+
+# --- the gate applies exactly what it checked, whatever pytest selected ---------------------
+
+EXAMPLES = Path(__file__).parent / "examples"
+LOCAL_DB = Path(".d1check/local.sqlite")
+DROP_TASKS = "migrations/0004_drop_tasks.sql"
+UNDECLARED = f"  {DROP_TASKS}::destructive: destructive steps without a declared reason:"
+WITH_CACHE = ("-p", "no:hypothesispytest", "-p", "no:benchmark")
+SELECTIONS = {
+    "k": ("-k", "sequence"),
+    "m": ("-m", "not d1check"),
+    "path": ("tests",),
+    "deselect": ("--deselect", f"{DROP_TASKS}::destructive"),
+    "lf": ("--lf",),
+    "x": ("-x", "tests"),
+    "xdist": ("-n", "2", "tests"),
+}
+BEYOND = {"k": 25, "m": 26, "path": 26, "deselect": 1, "lf": 26, "x": 26, "xdist": 26}
+
+
+def drop_tasks(declared: bool) -> str:
+    """A fourth migration of the `good` example whose `::destructive` check fails unless the
+    drop is declared."""
+    reason = "-- d1check: allow-destructive the tasks moved to the archive service\n"
+    return (
+        reason if declared else ""
+    ) + "-- d1check: irreversible the archive keeps the tasks\nDROP TABLE IF EXISTS tasks;\n"
+
+
+def local_project(
+    pytester: pytest.Pytester, *, declared: bool, failed_before: bool = False
+) -> Path:
+    """The `good` example with a passing `tests/test_app.py` and `0004_drop_tasks.sql`; with
+    `failed_before`, an earlier run (before the migration existed) recorded `test_app` as the
+    last failure, for `--lf`."""
+    shutil.copytree(EXAMPLES / "good", pytester.path, dirs_exist_ok=True)
+    app = pytester.path / "tests" / "test_app.py"
+    app.parent.mkdir()
+    if failed_before:
+        app.write_text("def test_app():\n    assert False\n")
+        assert pytester.runpytest(*WITH_CACHE).ret == pytest.ExitCode.TESTS_FAILED
+    app.write_text("def test_app():\n    pass\n")
+    (pytester.path / DROP_TASKS).write_text(drop_tasks(declared))
+    return pytester.path
+
+
+def local_names(project: Path) -> list[str]:
+    from d1check.engine import D1Database
+
+    db = D1Database(project / LOCAL_DB)
+    try:
+        with db.internal() as conn:
+            return [str(r[0]) for r in conn.execute("SELECT name FROM d1_migrations ORDER BY id")]
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("selection", SELECTIONS, ids=SELECTIONS)
+def test_a_failing_check_outside_the_selection_blocks_the_apply(
+    pytester: pytest.Pytester, selection: str
+) -> None:
+    project = local_project(pytester, declared=False, failed_before=selection == "lf")
+    result = pytester.runpytest(*WITH_CACHE, *SELECTIONS[selection], "--apply=local")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, output(result)
+    result.stdout.fnmatch_lines(
+        [
+            "d1check: 1 check(s) that --apply=local needs failed: nothing applied to local",
+            UNDECLARED,
+            "fix: run `pytest` on the whole project *",
+        ],
+        consecutive=True,
+    )
+    result.stdout.no_fnmatch_line("*FAILED*")
+    assert not (project / LOCAL_DB).exists()
+
+
+@pytest.mark.parametrize("selection", SELECTIONS, ids=SELECTIONS)
+def test_a_clean_project_applies_under_the_same_selection(
+    pytester: pytest.Pytester, selection: str
+) -> None:
+    project = local_project(pytester, declared=True, failed_before=selection == "lf")
+    result = pytester.runpytest(*WITH_CACHE, *SELECTIONS[selection], "--apply=local")
+    assert result.ret == pytest.ExitCode.OK, output(result)
+    beyond = BEYOND[selection]
+    result.stdout.fnmatch_lines(
+        [
+            f"d1check: checked {beyond} items beyond the selection (-k/-m/paths): all passed",
+            "d1check: local default (*): applied 4 migration(s): *",
+        ],
+        consecutive=True,
+    )
+    assert local_names(project) == [
+        "0001_create_projects.sql",
+        "0002_add_task_status.sql",
+        "0003_clear_tasks.sql",
+        "0004_drop_tasks.sql",
+    ]
+
+
+def test_the_whole_session_checks_nothing_beyond_it(pytester: pytest.Pytester) -> None:
+    project = local_project(pytester, declared=True)
+    result = pytester.runpytest(*WITH_CACHE, "--apply=local")
+    assert result.ret == pytest.ExitCode.OK, output(result)
+    assert "beyond the selection" not in output(result)
+    assert len(local_names(project)) == 4
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["undeclared", "declared"])
+def test_a_selection_of_no_tests_leaves_the_gate_to_its_own_checks(
+    pytester: pytest.Pytester, declared: bool
+) -> None:
+    project = local_project(pytester, declared=declared)
+    shutil.rmtree(project / "tests")
+    result = pytester.runpytest(*WITH_CACHE, "-m", "not d1check", "--apply=local")
+    if declared:
+        assert result.ret == pytest.ExitCode.OK, output(result)
+        result.stdout.fnmatch_lines(["d1check: checked 26 items beyond the selection *"])
+        assert len(local_names(project)) == 4
+    else:
+        assert result.ret == pytest.ExitCode.TESTS_FAILED, output(result)
+        result.stdout.fnmatch_lines([UNDECLARED])
+        assert not (project / LOCAL_DB).exists()
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["undeclared", "declared"])
+def test_for_local_the_gate_checks_the_pending_migrations(
+    pytester: pytest.Pytester, declared: bool
+) -> None:
+    project = local_project(pytester, declared=declared)
+    migration = project / DROP_TASKS
+    text = migration.read_text()
+    migration.unlink()
+    assert pytester.runpytest(*WITH_CACHE, "--apply=local").ret == pytest.ExitCode.OK
+    before = (project / LOCAL_DB).read_bytes()
+    migration.write_text(text)
+    result = pytester.runpytest(*WITH_CACHE, "-k", "sequence", "--apply=local")
+    if declared:
+        assert result.ret == pytest.ExitCode.OK, output(result)
+        result.stdout.fnmatch_lines(["d1check: checked 7 items beyond the selection *"])
+        assert local_names(project)[-1] == "0004_drop_tasks.sql"
+    else:
+        assert result.ret == pytest.ExitCode.TESTS_FAILED, output(result)
+        result.stdout.fnmatch_lines([UNDECLARED])
+        assert (project / LOCAL_DB).read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--collect-only",), "*--apply=local with --collect-only: no test runs*drop --apply"),
+        (("--setup-plan",), "*--apply=local with --setup-plan: no test runs*"),
+        (("--setup-only",), "*--apply=local with --setup-only: no test runs*"),
+    ],
+    ids=["collect-only", "setup-plan", "setup-only"],
+)
+def test_apply_with_an_option_that_runs_no_test_is_a_usage_error(
+    pytester: pytest.Pytester, args: tuple[str, ...], message: str
+) -> None:
+    project = local_project(pytester, declared=True)
+    result = pytester.runpytest(*WITH_CACHE, *args, "--apply=local")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert not (project / LOCAL_DB).exists()
+
+
+@pytest.mark.parametrize("value", ["", "  "], ids=["empty", "blank"])
+def test_an_empty_apply_target_is_a_usage_error(pytester: pytest.Pytester, value: str) -> None:
+    project = local_project(pytester, declared=True)
+    result = pytester.runpytest(*WITH_CACHE, f"--apply={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--apply needs a target, one of: local, staging, production (leave --apply out*"]
+    )
+    assert not (project / LOCAL_DB).exists()
+
+
+# --- remote targets: the same gate against the emulator -------------------------------------
+
+
+def test_a_failing_check_outside_the_selection_blocks_staging(
+    pytester: pytest.Pytester, fleet: Fleet
+) -> None:
+    (pytester.path / "migrations" / "0006_drop_users.sql").write_text(
+        "DROP TABLE IF EXISTS users;\n"
+    )
+    result = run(pytester, "--apply=staging", "--yes")
+    assert result.ret == 1, output(result)
+    result.stdout.fnmatch_lines(
+        [
+            "d1check: * check(s) that --apply=staging needs failed: nothing applied to staging",
+            "*",
+            "  migrations/0006_drop_users.sql::destructive: destructive steps without a declared *",
+        ]
+    )
+    assert fleet.tables(fleet.staging) == []
+
+    (pytester.path / "migrations" / "0006_drop_users.sql").unlink()
+    result = run(pytester, "--apply=staging", "--yes")
+    assert result.ret == 0, output(result)
+    assert "d1check: checked 32 items beyond the selection (-k/-m/paths): all passed" in output(
+        result
+    )
+    assert fleet.applied(fleet.staging) == FILES
+
+
+def test_a_drifted_production_export_blocks_production_only(
+    pytester: pytest.Pytester, fleet: Fleet
+) -> None:
+    from d1check.discovery import discover
+    from d1check.history import replay
+    from d1check.testing import dump_sql
+
+    migrations = discover(pytester.path / "migrations", pytester.path / "rollbacks")
+    db = replay(migrations.migrations)
+    db.run_script("ALTER TABLE users ADD COLUMN phone TEXT;", source="hand-change")
+    with db.internal() as conn:
+        export = dump_sql(conn, no_data=True)
+    db.close()
+    (pytester.path / "schema").mkdir()
+    (pytester.path / "schema" / "production.sql").write_text(export)
+    pytester.makepyprojecttoml(
+        '[tool.d1check]\nmigrations_dir = "migrations"\nrollbacks_dir = "rollbacks"\n'
+        'production_schema = "schema/production.sql"\n'
+    )
+
+    staging = run(pytester, "--apply=staging", "--yes")
+    assert staging.ret == 0, output(staging)
+    assert fleet.applied(fleet.staging) == FILES
+    result = run(pytester, "--apply=production", "--yes")
+    assert result.ret == 1, output(result)
+    result.stdout.fnmatch_lines(
+        [
+            "d1check: 1 check(s) that --apply=production needs failed: nothing applied to "
+            "production",
+            "  schema/production.sql::production: the production schema matches no version *",
+        ],
+        consecutive=True,
+    )
+    assert fleet.tables(fleet.client_a) == fleet.tables(fleet.client_b) == []
+
+
+@pytest.mark.parametrize("variable", ["CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID"])
+@pytest.mark.parametrize("mode", ["--yes", "--dry-run"])
+def test_missing_credentials_are_a_usage_error_before_any_test_runs(
+    pytester: pytest.Pytester,
+    fleet: Fleet,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    mode: str,
+) -> None:
+    monkeypatch.delenv(variable)
+    pytester.makepyfile(
+        test_app="from pathlib import Path\n\ndef test_app():\n    Path('ran').touch()\n"
+    )
+    result = pytester.runpytest(*QUIET, "--api-budget=none", "test_app.py", "--apply=staging", mode)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: d1check: --apply=staging: {variable} is not set: export *"]
+    )
+    assert not (pytester.path / "ran").exists()
+    assert fleet.tables(fleet.staging) == []
+    local = pytester.runpytest(*QUIET, "test_app.py", "--apply=local")
+    assert local.ret == pytest.ExitCode.OK, output(local)
+    assert (pytester.path / "ran").exists()

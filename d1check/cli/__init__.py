@@ -16,7 +16,7 @@ import click
 from d1check import __version__
 from d1check.cli.json_output import diff_document, echo_json, status_document
 from d1check.cli.localdb import load_into_local, reset_local
-from d1check.cli.output import CommandError, from_error, print_table
+from d1check.cli.output import USAGE, CommandError, from_error, print_table
 from d1check.cli.pull import file_stem, pull_data, pull_schema
 from d1check.cli.rollback import RollbackPlan, plan_remote, rollback_local, rollback_remote
 from d1check.cli.scaffold import create_migration
@@ -24,6 +24,7 @@ from d1check.config import Config, Family, load_config
 from d1check.discovery import discover
 from d1check.errors import ConfigError, D1CheckError
 from d1check.fleet import drift_report_for
+from d1check.gate import require_credentials
 from d1check.project import read_sums, write_sums
 from d1check.remote import parse_budget
 from d1check.schema import format_diff
@@ -36,7 +37,7 @@ from d1check.status import (
     project_status,
     remote_target,
 )
-from d1check.targets import Target, resolve_targets
+from d1check.targets import Target, resolve_targets, target_names
 
 __all__ = ["cli", "main"]
 
@@ -272,10 +273,15 @@ def apply(
     """Run the suite, then apply pending migrations to TARGET if everything passed.
 
     Exactly `pytest --apply=TARGET …` in the project root; exit 0 when it applied (or had
-    nothing to do), 1 when a check or the apply failed, 2 on bad configuration.
+    nothing to do), 1 when a check or the apply failed, 2 on bad configuration (an empty
+    TARGET, an unknown one, missing credentials for a remote one: found before the suite runs).
     """
     config = _config(root)
-    resolve_targets(config, target)
+    if not target.strip():
+        raise CommandError(f"TARGET is empty: name one of {', '.join(target_names(config))}", USAGE)
+    resolution = resolve_targets(config, target)
+    if target != "local":
+        require_credentials(config, resolution.targets)
     parse_budget(api_budget)
     args = pytest_command(
         target,
