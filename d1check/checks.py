@@ -294,21 +294,25 @@ def _all_effects(statements: Sequence[Statement]) -> list[tuple[Statement, Effec
 
 
 def check_rows(applied: Applied) -> CheckResult:
-    """Rows in tables the migration does not drop or delete from are still there afterwards."""
+    """Rows in tables the migration does not drop or delete from are still there afterwards.
+
+    A table the migration drops (and may create again under the same name) is its own business
+    (`::destructive` covers it); so is one it deletes from.
+    """
     if applied.after is None:
         return skipped("rows", "the migration does not apply (see ::applies)")
     found = _all_effects(applied.migration.file.statements)
-    deleted = {e.table.lower() for _, e in found if e.action == "delete"}
+    own = {e.table.lower() for _, e in found if e.action in ("delete", "drop-table")}
     renames = {e.table.lower(): e.detail for _, e in found if e.action == "rename-table"}
     after_tables = {name.lower(): name for name in applied.after.schema.tables}
-    lost: list[str] = []
+    lost: dict[str, str] = {}
     for table, rows in applied.before.rows.items():
         now = renames.get(table.lower(), table)
-        if table.lower() in deleted or now.lower() not in after_tables or not rows.count:
+        if table.lower() in own or now.lower() not in after_tables or not rows.count:
             continue
         count = applied.after.rows[after_tables[now.lower()]].count
         if count < rows.count:
-            lost.append(f"{table}: {_rows(rows.count)} before, {count} after")
+            lost[table] = f"{table}: {_rows(rows.count)} before, {count} after"
     if not lost:
         return passed("rows")
     return failed("rows", _rows_lost_message(applied, lost))
@@ -318,21 +322,24 @@ def _rows(count: int) -> str:
     return f"{count} row" if count == 1 else f"{count} rows"
 
 
-def _rows_lost_message(applied: Applied, lost: list[str]) -> str:
+def _rows_lost_message(applied: Applied, lost: Mapping[str, str]) -> str:
     lines = [
         f"{applied.migration.path}: rows lost in tables this migration does not drop or "
         "delete from:",
-        *(f"  {item}" for item in lost),
+        *(f"  {item}" for item in lost.values()),
     ]
-    cause = _cascade_cause(applied.before.schema, applied.migration.file.statements)
+    cause = _cascade_cause(applied.before.schema, applied.migration.file.statements, set(lost))
     if cause:
         lines.append(cause)
     return "\n".join(lines)
 
 
 def _cascading_children(schema: Schema, parent: str) -> list[tuple[str, str]]:
+    """The tables whose foreign keys to `parent` act on delete: (child, action)."""
     children = []
     for table in schema.tables.values():
+        if table.name.lower() == parent.lower():
+            continue
         for fk in table.foreign_keys:
             action = fk.on_delete.upper()
             if fk.table.lower() == parent.lower() and action in (
@@ -344,21 +351,52 @@ def _cascading_children(schema: Schema, parent: str) -> list[tuple[str, str]]:
     return children
 
 
-def _cascade_cause(schema: Schema, statements: Sequence[Statement]) -> str:
+def _cascade_reach(schema: Schema, parent: str, gone: set[str]) -> dict[str, str]:
+    """The tables (lower case) whose rows a delete of every row of `parent` deletes, through
+    chains of ON DELETE CASCADE, each with the chain's description; tables in `gone` (dropped
+    already) are not reached."""
+    reached: dict[str, str] = {}
+    pending = [(parent, "")]
+    while pending:
+        table, via = pending.pop()
+        for child, action in _cascading_children(schema, table):
+            key = child.lower()
+            if action != "CASCADE" or key in gone or key in reached or key == parent.lower():
+                continue
+            reached[key] = f"{child} (ON DELETE CASCADE{via})"
+            pending.append((child, f" via {child}"))
+    return reached
+
+
+def _cascade_cause(schema: Schema, statements: Sequence[Statement], lost: set[str]) -> str:
+    """The drops and deletes whose ON DELETE CASCADE reaches a table of `lost` (as named in
+    `schema`), as a cause line and a fix; "" when none does."""
+    lost_lower = {name.lower() for name in lost}
+    gone: set[str] = set()
+    causes = []
     for statement, effect in _all_effects(statements):
-        if effect.action != "drop-table":
-            continue
-        children = _cascading_children(schema, effect.table)
-        if children:
-            named = ", ".join(f"{t} (ON DELETE {a})" for t, a in children)
-            return (
-                f"cause: line {statement.line}: DROP TABLE {effect.table} fires the foreign-key "
-                f"actions of {named}; D1 enforces foreign keys always, even under "
-                "PRAGMA defer_foreign_keys or foreign_keys=OFF.\n"
-                "fix: rebuild the child tables first (or copy their rows aside and restore them), "
-                "or use ALTER TABLE where SQLite allows it instead of a table rebuild"
-            )
-    return ""
+        if effect.action in ("drop-table", "delete"):
+            reached = _cascade_reach(schema, effect.table, gone)
+            named = [text for key, text in reached.items() if key in lost_lower]
+            if named:
+                verb = "DROP TABLE" if effect.action == "drop-table" else "DELETE FROM"
+                causes.append(
+                    f"cause: line {statement.line}: {verb} {effect.table} fires the foreign-key "
+                    f"actions of {', '.join(sorted(named))}"
+                )
+        if effect.action == "drop-table":
+            gone.add(effect.table.lower())
+    if not causes:
+        return ""
+    return "\n".join(
+        [
+            *causes,
+            "D1 enforces foreign keys always, even under PRAGMA defer_foreign_keys or "
+            "foreign_keys=OFF.",
+            "fix: rebuild the child tables first (or copy their rows aside and restore them), "
+            "or use ALTER TABLE where SQLite allows it instead of a table rebuild",
+        ]
+    )
 
 
 # --- idempotent ----------------------------------------------------------------------------

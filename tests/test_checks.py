@@ -101,6 +101,34 @@ def test_rows_passes_on_delete_from_a_table(pytester: pytest.Pytester) -> None:
     assert seen[item("0002_add_task_status", "rows")] == "passed"
 
 
+
+@pytest.fixture
+def recreated_run(pytester: pytest.Pytester) -> pytest.RunResult:
+    return run_example(pytester, "rows_recreated")
+
+
+def test_rows_passes_over_tables_the_migration_drops_and_recreates(
+    recreated_run: pytest.RunResult,
+) -> None:
+    seen = outcomes(recreated_run)
+    assert seen[item("0002_recreate_shelves", "applies")] == "passed"
+    assert seen[item("0002_recreate_shelves", "rows")] == "passed"
+
+
+def test_rows_names_only_the_drop_that_cascades_into_the_table_that_lost_rows(
+    recreated_run: pytest.RunResult,
+) -> None:
+    node = item("0003_rebuild_authors", "rows")
+    assert outcomes(recreated_run)[node] == "failed"
+    message = text(recreated_run, node)
+    assert "books: " in message
+    assert "shelves" not in message
+    assert "shelf_items" not in message
+    assert (
+        "line 6: DROP TABLE authors fires the foreign-key actions of books (ON DELETE CASCADE)"
+        in message
+    )
+
 # --- rollback ------------------------------------------------------------------------------
 
 
