@@ -766,7 +766,9 @@ def check_d1(applied: Applied) -> CheckResult:
         where = f"{error.source}:{error.line}" if error.line else error.source
         fix = f"\n  fix: {error.hint}" if error.hint else ""
         findings.append(f"{where}: {error.message} (D1 refuses it; see ::applies){fix}")
-    warnings = file_warnings(migration.file)
+    warnings = file_warnings(migration.file) + foreign_keys_warnings(
+        migration.file, applied.before.schema
+    )
     if findings:
         return failed("d1", "\n".join(findings), warnings)
     return passed("d1", warnings=warnings)
@@ -815,14 +817,73 @@ def _lint_transactions(file: SqlFile, schema: Schema) -> list[str]:
     ]
 
 
-def _lint_foreign_keys_pragma(file: SqlFile, schema: Schema) -> list[str]:
+_OFF_VALUES = frozenset({"OFF", "0", "FALSE", "NO"})
+
+
+def _foreign_keys_off(file: SqlFile) -> list[Statement]:
+    """The statements `PRAGMA foreign_keys = OFF` (or 0, false, no) of `file`."""
     return [
-        f"{file.path}:{s.line}: PRAGMA foreign_keys = {e.detail} does nothing on D1 (foreign keys "
-        "are always enforced) and signals a table rebuild whose DROP TABLE will cascade\n"
-        "  fix: use PRAGMA defer_foreign_keys = true, and rebuild child tables before parents"
+        s
         for s in file.statements
         for e in effects(s)
-        if e.action == "pragma" and e.table == "foreign_keys" and e.detail
+        if e.action == "pragma" and e.table == "foreign_keys" and e.detail.upper() in _OFF_VALUES
+    ]
+
+
+def _cascading_drops(file: SqlFile, schema: Schema) -> list[str]:
+    """`DROP TABLE x at line N still deletes the rows of y (ON DELETE CASCADE)` for every drop
+    of `file` whose foreign-key actions reach a table not dropped before it."""
+    gone: set[str] = set()
+    found = []
+    for statement, effect in _all_effects(file.statements):
+        if effect.action != "drop-table":
+            continue
+        children = [
+            (t, a) for t, a in _cascading_children(schema, effect.table) if t.lower() not in gone
+        ]
+        if children:
+            named = ", ".join(
+                _FK_ACTION_WORDS[a].format(t) + f" (ON DELETE {a})" for t, a in children
+            )
+            found.append(f"DROP TABLE {effect.table} at line {statement.line} still {named}")
+        gone.add(effect.table.lower())
+    return found
+
+
+_FK_ACTION_WORDS = {
+    "CASCADE": "deletes the rows of {}",
+    "SET NULL": "sets the keys of {} to NULL",
+    "SET DEFAULT": "sets the keys of {} to their default",
+}
+
+
+def _lint_foreign_keys_pragma(file: SqlFile, schema: Schema) -> list[str]:
+    """`PRAGMA foreign_keys = OFF` in a file whose DROP TABLE fires foreign-key actions: D1
+    ignores the PRAGMA and the actions fire. Elsewhere it is harmless (`foreign_keys_warnings`)."""
+    drops = _cascading_drops(file, schema)
+    if not drops:
+        return []
+    return [
+        f"{file.path}:{s.line}: PRAGMA foreign_keys = OFF does nothing on D1: "
+        + "; ".join(drops)
+        + " (D1 enforces foreign keys always)\n"
+        "  fix: rebuild the child tables before their parent (or copy their rows aside and "
+        "restore them), and remove the PRAGMA"
+        for s in _foreign_keys_off(file)
+    ]
+
+
+def foreign_keys_warnings(file: SqlFile, schema: Schema) -> list[str]:
+    """Warnings for `PRAGMA foreign_keys = OFF` in a file where it changes nothing that matters:
+    no DROP TABLE of the file fires foreign-key actions (`_lint_foreign_keys_pragma` fails the
+    other files)."""
+    if _cascading_drops(file, schema):
+        return []
+    return [
+        f"{file.path}:{s.line}: PRAGMA foreign_keys = OFF does nothing on D1 (foreign keys are "
+        "always enforced); remove it, or use PRAGMA defer_foreign_keys = true to defer the "
+        "checks to the end of the migration"
+        for s in _foreign_keys_off(file)
     ]
 
 

@@ -101,7 +101,6 @@ def test_rows_passes_on_delete_from_a_table(pytester: pytest.Pytester) -> None:
     assert seen[item("0002_add_task_status", "rows")] == "passed"
 
 
-
 @pytest.fixture
 def recreated_run(pytester: pytest.Pytester) -> pytest.RunResult:
     return run_example(pytester, "rows_recreated")
@@ -128,6 +127,7 @@ def test_rows_names_only_the_drop_that_cascades_into_the_table_that_lost_rows(
         "line 6: DROP TABLE authors fires the foreign-key actions of books (ON DELETE CASCADE)"
         in message
     )
+
 
 # --- rollback ------------------------------------------------------------------------------
 
@@ -242,13 +242,46 @@ def lints_run(pytester: pytest.Pytester) -> pytest.RunResult:
     return run_example(pytester, "d1_lints")
 
 
-def test_d1_fails_on_pragma_foreign_keys(lints_run: pytest.RunResult) -> None:
+def test_d1_warns_on_pragma_foreign_keys_off_where_no_drop_cascades(
+    lints_run: pytest.RunResult,
+) -> None:
     node = item("0002_foreign_keys_off", "d1")
+    assert outcomes(lints_run)[node] == "passed"
+    lints_run.stdout.fnmatch_lines(
+        [
+            "*D1CheckWarning: *0002_foreign_keys_off.sql:1: PRAGMA foreign_keys = OFF does "
+            "nothing on D1 (foreign keys are always enforced)*"
+        ]
+    )
+    assert "0002_foreign_keys_off.sql:3" not in lints_run.stdout.str()
+    assert "signals a table rebuild" not in lints_run.stdout.str()
+
+
+def test_d1_warns_on_a_rebuild_under_foreign_keys_off_of_a_table_without_children(
+    lints_run: pytest.RunResult,
+) -> None:
+    assert outcomes(lints_run)[item("0008_rebuild_teams", "d1")] == "passed"
+    lints_run.stdout.fnmatch_lines(
+        ["*D1CheckWarning: *0008_rebuild_teams.sql:2: PRAGMA foreign_keys = OFF does nothing*"]
+    )
+
+
+def test_d1_fails_on_foreign_keys_off_in_a_rebuild_whose_drop_cascades(
+    lints_run: pytest.RunResult,
+) -> None:
+    node = item("0007_rebuild_people", "d1")
     assert outcomes(lints_run)[node] == "failed"
-    assert outcomes(lints_run)[item("0002_foreign_keys_off", "applies")] == "passed"
     message = text(lints_run, node)
-    assert "0002_foreign_keys_off.sql:1: PRAGMA foreign_keys = OFF does nothing on D1" in message
-    assert "PRAGMA defer_foreign_keys = true" in message
+    assert (
+        "0007_rebuild_people.sql:2: PRAGMA foreign_keys = OFF does nothing on D1: "
+        "DROP TABLE people at line 5 still deletes the rows of badges (ON DELETE CASCADE)"
+    ) in message
+    assert "0007_rebuild_people.sql:7" not in message
+
+
+def test_d1_passes_defer_foreign_keys(lints_run: pytest.RunResult) -> None:
+    assert outcomes(lints_run)[item("0009_defer_foreign_keys", "d1")] == "passed"
+    assert "0009_defer_foreign_keys.sql:" not in lints_run.stdout.str()
 
 
 def test_d1_fails_on_a_last_statement_without_semicolon(lints_run: pytest.RunResult) -> None:
