@@ -22,7 +22,13 @@ from d1check.schema import (
     same_catalog,
 )
 from d1check.sqlfacts import TRANSACTION_WORDS, Effect, effects, touched_tables, words
-from d1check.statements import Statement, first_keywords, has_unterminated_comment
+from d1check.statements import (
+    Statement,
+    Token,
+    first_keywords,
+    has_unterminated_comment,
+    tokenize,
+)
 from d1check.tracking import records_itself
 
 CHECK_NAMES = ("applies", "rows", "rollback", "idempotent", "d1", "destructive")
@@ -905,15 +911,59 @@ def _lint_unterminated(file: SqlFile, schema: Schema) -> list[str]:
     return findings
 
 
+_WRANGLER_BEGIN = "BEGIN TRANSACTION"
+
+
 def _lint_several_transactions(file: SqlFile, schema: Schema) -> list[str]:
-    text = file.text.replace("BEGIN TRANSACTION;", "", 1).replace("COMMIT;", "", 1)
-    if "BEGIN TRANSACTION" not in text:
+    """wrangler's local apply (`trimSqlQuery`) removes the first `BEGIN TRANSACTION;` and the
+    first `COMMIT;` of the text, and refuses the file if `BEGIN TRANSACTION` (case-sensitive,
+    anywhere: comments and strings too) is still in it."""
+    if not _wrangler_refuses_transactions(file.text):
         return []
+    left = _transaction_text_left(file.text)
+    places = "; ".join(f"line {line}: {where}" for line, where in left) or "text the trim joined"
+    first = f":{left[0][0]}" if left else ""
     return [
-        f"{file.path}: the text `BEGIN TRANSACTION` appears more than once (in a comment counts): "
-        'wrangler\'s local apply refuses the file ("contains several transactions")\n'
-        "  fix: remove BEGIN TRANSACTION / COMMIT and the words from comments"
+        f"{file.path}{first}: wrangler's local apply refuses the file (\"contains several "
+        'transactions"): it removes the first `BEGIN TRANSACTION;` (exactly that text) and '
+        f"refuses any `BEGIN TRANSACTION` left ({places})\n"
+        "  fix: remove BEGIN TRANSACTION / COMMIT (D1 runs each migration in a transaction of "
+        "its own), and reword comments and strings that hold the words BEGIN TRANSACTION"
     ]
+
+
+def _wrangler_refuses_transactions(text: str) -> bool:
+    """wrangler 4.164's `trimSqlQuery` refusal, to the letter."""
+    if _WRANGLER_BEGIN not in text:
+        return False
+    trimmed = text.replace(_WRANGLER_BEGIN + ";", "", 1).replace("COMMIT;", "", 1)
+    return _WRANGLER_BEGIN in trimmed
+
+
+def _transaction_text_left(text: str) -> list[tuple[int, str]]:
+    """Each `BEGIN TRANSACTION` wrangler's trim leaves in `text`: (line, where it is)."""
+    removed = text.find(_WRANGLER_BEGIN + ";")
+    tokens = list(tokenize(text))
+    left = []
+    at = text.find(_WRANGLER_BEGIN)
+    while at != -1:
+        if at != removed:
+            left.append((text.count("\n", 0, at) + 1, _transaction_text_place(text, at, tokens)))
+        at = text.find(_WRANGLER_BEGIN, at + 1)
+    return left
+
+
+def _transaction_text_place(text: str, at: int, tokens: Sequence[Token]) -> str:
+    token = next((t for t in tokens if t.offset <= at < t.offset + len(t.text)), None)
+    if token is not None and token.kind == "comment":
+        return "in a comment"
+    if token is not None and token.kind == "string":
+        return "in a string"
+    if token is not None and token.kind == "ident":
+        return "in a quoted name"
+    if text.startswith(_WRANGLER_BEGIN + ";", at):
+        return "a second `BEGIN TRANSACTION;`"
+    return "not written exactly `BEGIN TRANSACTION;`"
 
 
 def _lint_rebuild_with_cascading_children(file: SqlFile, schema: Schema) -> list[str]:

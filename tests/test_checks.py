@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from d1check.checks import lint_d1
+from d1check.discovery import read_sql_file
+from d1check.schema import Schema
+
 EXAMPLES = Path(__file__).parent / "examples"
 INNER = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
@@ -350,6 +354,60 @@ def test_d1_passes_triggers_fts5_views_and_warns_on_a_large_file(
     result.stdout.fnmatch_lines(
         ["*D1CheckWarning: *0004_load_notes.sql: 166,659 bytes; remote `migrations apply`*"]
     )
+
+
+def several_transactions_finding(tmp_path: Path, sql: str) -> str:
+    """The `several transactions` finding of `lint_d1` on a file holding `sql` ("" if none)."""
+    path = tmp_path / "0001_wrapped.sql"
+    path.write_text(sql)
+    findings = lint_d1(read_sql_file(path), Schema())
+    return "\n".join(f for f in findings if "several transactions" in f)
+
+
+@pytest.mark.parametrize(
+    ("sql", "line", "where"),
+    [
+        ("-- no BEGIN TRANSACTION needed\nCREATE TABLE a (id INTEGER);\n", ":1: ", "in a comment"),
+        (
+            "CREATE TABLE a (b TEXT);\nINSERT INTO a VALUES ('BEGIN TRANSACTION');\n",
+            ":2: ",
+            "in a string",
+        ),
+        (
+            "BEGIN TRANSACTION ;\nCREATE TABLE a (id INTEGER);\nCOMMIT;\n",
+            ":1: ",
+            "not written exactly `BEGIN TRANSACTION;`",
+        ),
+        (
+            "BEGIN TRANSACTION;\nCREATE TABLE a (id INTEGER);\nCOMMIT;\n"
+            "BEGIN TRANSACTION;\nCREATE TABLE b (id INTEGER);\nCOMMIT;\n",
+            ":4: ",
+            "a second `BEGIN TRANSACTION;`",
+        ),
+    ],
+)
+def test_d1_says_why_wrangler_refuses_several_transactions(
+    tmp_path: Path, sql: str, line: str, where: str
+) -> None:
+    finding = several_transactions_finding(tmp_path, sql)
+    assert f"0001_wrapped.sql{line}" in finding
+    assert where in finding
+    assert "more than once" not in finding
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "BEGIN TRANSACTION;\nCREATE TABLE a (id INTEGER);\nCOMMIT;\n",
+        "-- exported without BEGIN TRANSACTION; D1 wraps the file\nCREATE TABLE a (id INTEGER);\n",
+        "begin transaction;\nCREATE TABLE a (id INTEGER);\ncommit;\n",
+        "BEGIN;\nCREATE TABLE a (id INTEGER);\nCOMMIT;\n",
+    ],
+)
+def test_d1_finds_no_several_transactions_where_wrangler_trims_or_ignores_the_text(
+    tmp_path: Path, sql: str
+) -> None:
+    assert several_transactions_finding(tmp_path, sql) == ""
 
 
 # --- destructive ---------------------------------------------------------------------------
