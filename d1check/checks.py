@@ -6,6 +6,8 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+import apsw
+
 from d1check.discovery import Migration, SqlFile
 from d1check.engine import D1Database
 from d1check.errors import SQLError
@@ -21,7 +23,16 @@ from d1check.schema import (
     read_schema_and_catalog,
     same_catalog,
 )
-from d1check.sqlfacts import TRANSACTION_WORDS, Effect, effects, touched_tables, words
+from d1check.sqlfacts import (
+    TRANSACTION_WORDS,
+    Effect,
+    created,
+    drops_if_exists,
+    effects,
+    guards_conflicts,
+    touched_tables,
+    words,
+)
 from d1check.statements import (
     Statement,
     Token,
@@ -416,7 +427,14 @@ def _tracking_statement(statement: Statement, tracking_table: str) -> bool:
 
 
 def check_idempotent(applied: Applied) -> CheckResult:
-    """Applying the migration a second time succeeds and changes neither schema nor rows."""
+    """Applying the migration a second time succeeds and changes neither schema nor rows.
+
+    The second run goes statement by statement, so that each error or difference is laid at
+    the door of one statement, with its idempotent form as the fix. Statements that SQLite
+    offers no idempotent form of (`ALTER TABLE … ADD COLUMN`, `RENAME TO`, `RENAME COLUMN`,
+    `DROP COLUMN`) are passed over, and the result passes with a note that the file is safe
+    only under atomic tracking (the migration and its tracking row commit together).
+    """
     migration, policy = applied.migration, applied.policy
     declared = migration.directive("not-idempotent")
     if declared:
@@ -431,13 +449,225 @@ def check_idempotent(applied: Applied) -> CheckResult:
     if all(creates_only_if_missing(s) for s in statements):
         return passed("idempotent")
     db = applied.after.db
+    with db.trial():
+        reruns = _run_again(db, statements)
+        ran = Ran(
+            frozenset().union(*(r.rows for r in reruns)) | touched_tables(statements),
+            any(r.restructured for r in reruns),
+        )
+        second = state_after(db, [policy.tracking_table], applied.after, ran)
+        pending = _deferred_violations(db)
+    return _judge_second_run(applied.after, second, reruns, migration, pending)
+
+
+_NO_IDEMPOTENT_FORM = {
+    "add-column": "ADD COLUMN",
+    "rename-table": "RENAME TO",
+    "rename-column": "RENAME COLUMN",
+    "drop-column": "DROP COLUMN",
+}
+_AGAIN = "d1check_again"
+
+
+@dataclass(frozen=True)
+class _Rerun:
+    """One statement in the second run: passed over, failed, or what it changed."""
+
+    statement: Statement
+    passed_over: str = ""  # what SQLite has no idempotent form of (e.g. "ADD COLUMN")
+    error: SQLError | None = None
+    rows: frozenset[str] = frozenset()  # tables (lower case) whose rows it changed
+    restructured: bool = False
+
+
+def _no_idempotent_form(statement: Statement) -> str:
+    """ "ADD COLUMN", "RENAME TO", … for a statement SQLite offers no idempotent form of."""
+    return next(
+        (
+            _NO_IDEMPOTENT_FORM[e.action]
+            for e in effects(statement)
+            if e.action in _NO_IDEMPOTENT_FORM
+        ),
+        "",
+    )
+
+
+def _run_again(db: D1Database, statements: Sequence[Statement]) -> list[_Rerun]:
+    """Run `statements` again, each under a savepoint of its own (inside `db.trial()`): a
+    statement that fails leaves nothing and the next one still runs."""
+    db.track_changes()
+    db.take_changes()
+    reruns = []
+    for statement in statements:
+        passed_over = _no_idempotent_form(statement)
+        if passed_over:
+            reruns.append(_Rerun(statement, passed_over=passed_over))
+            continue
+        reruns.append(_run_one_again(db, statement))
+    return reruns
+
+
+def _run_one_again(db: D1Database, statement: Statement) -> _Rerun:
+    version = _schema_version(db)
+    with db.internal() as conn:
+        conn.execute(f"SAVEPOINT {_AGAIN}")
     try:
-        with db.trial():
-            ran = run_tracked(db, statements, str(migration.path))
-            second = state_after(db, [policy.tracking_table], applied.after, ran)
+        db.execute(statement.sql)
     except SQLError as error:
-        return failed("idempotent", _not_idempotent_message(error))
-    return _compare_second_run(applied.after, second, migration)
+        with db.internal() as conn:
+            conn.execute(f"ROLLBACK TO {_AGAIN}; RELEASE {_AGAIN}")
+        db.take_changes()
+        return _Rerun(statement, error=error)
+    with db.internal() as conn:
+        conn.execute(f"RELEASE {_AGAIN}")
+    return _Rerun(
+        statement,
+        rows=db.take_changes() or frozenset(),
+        restructured=_schema_version(db) != version,
+    )
+
+
+def _deferred_violations(db: D1Database) -> bool:
+    """Whether foreign-key violations are pending (deferred) in the open transaction: D1 would
+    refuse the migration at its end."""
+    return bool(db.connection.status(apsw.SQLITE_DBSTATUS_DEFERRED_FKS)[0])
+
+
+def _judge_second_run(
+    first: State, second: State, reruns: Sequence[_Rerun], migration: Migration, pending: bool
+) -> CheckResult:
+    diffs = diff_schemas(first.schema, second.schema)
+    changed = [t for t, rows in first.rows.items() if second.rows.get(t) != rows]
+    changed += [t for t in second.rows if t not in first.rows]
+    findings = [_failed_again(r, migration) for r in reruns if r.error is not None]
+    findings += _schema_changed_again(diffs, reruns, migration)
+    findings += _rows_changed_again(changed, first, second, reruns, migration)
+    if pending:
+        findings.append(
+            f"  {migration.path}: the second run leaves rows that violate foreign keys (D1 "
+            "refuses the migration at its end)\n"
+            "    fix: guard the statements that insert or delete rows so that a second run "
+            "changes nothing"
+        )
+    note = _passed_over_note(reruns, migration)
+    if not findings:
+        return passed("idempotent", note)
+    head = f"{migration.path}: applying the migration a second time fails or changes the database:"
+    return failed("idempotent", "\n".join([head, *findings, *([note] if note else [])]))
+
+
+def _first_words(statement: Statement, width: int = 60) -> str:
+    text = " ".join(statement.sql.split())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def _where(statement: Statement, migration: Migration) -> str:
+    return f"  {migration.path}:{statement.line}: {_first_words(statement)}"
+
+
+def _failed_again(rerun: _Rerun, migration: Migration) -> str:
+    assert rerun.error is not None
+    return (
+        f"{_where(rerun.statement, migration)}\n"
+        f"    fails the second time: {rerun.error.message}\n"
+        f"    fix: {_idempotent_fix(rerun.statement)}"
+    )
+
+
+def _schema_changed_again(
+    diffs: Sequence[Difference], reruns: Sequence[_Rerun], migration: Migration
+) -> list[str]:
+    """Each schema difference under the statement that made it (its object's name), else under
+    every statement that changed the schema."""
+    restructuring = [r for r in reruns if r.restructured]
+    by_statement: dict[int, list[Difference]] = {}
+    for diff in diffs:
+        owners = [r for r in restructuring if _names_object(r.statement, diff.name)]
+        for rerun in owners or restructuring[-1:]:
+            by_statement.setdefault(rerun.statement.offset, []).append(diff)
+    return [
+        f"{_where(r.statement, migration)}\n"
+        f"    changes the schema the second time:\n"
+        + "\n".join(f"    {d}" for d in by_statement[r.statement.offset])
+        + f"\n    fix: {_idempotent_fix(r.statement)}"
+        for r in restructuring
+        if r.statement.offset in by_statement
+    ]
+
+
+def _names_object(statement: Statement, name: str) -> bool:
+    made = created(statement)
+    if made is not None:
+        return made.name.lower() == name.lower()
+    return any(name.lower() in (e.table.lower(), e.detail.lower()) for e in effects(statement))
+
+
+def _rows_changed_again(
+    changed: Sequence[str],
+    first: State,
+    second: State,
+    reruns: Sequence[_Rerun],
+    migration: Migration,
+) -> list[str]:
+    """Each table whose rows differ after the second run, under the statements that wrote it."""
+    findings = []
+    for table in changed:
+        before, after = first.rows.get(table), second.rows.get(table)
+        counts = (
+            f"{table} has {_rows(before.count if before else 0)} after the first run, "
+            f"{after.count if after else 0} after the second"
+        )
+        writers = [r for r in reruns if table.lower() in r.rows]
+        if not writers:
+            findings.append(f"  {migration.path}: rows of {counts}")
+        findings.extend(
+            f"{_where(r.statement, migration)}\n"
+            f"    changes rows the second time: {counts}\n"
+            f"    fix: {_idempotent_fix(r.statement)}"
+            for r in writers
+        )
+    return findings
+
+
+def _idempotent_fix(statement: Statement) -> str:
+    """The idempotent form of `statement`, or how to guard it."""
+    head = first_keywords(statement.sql, 4)
+    made = created(statement)
+    if made is not None and not made.if_not_exists:
+        words = " ".join(head[: head.index(made.kind) + 1])
+        return f"write {words} IF NOT EXISTS {made.name}"
+    dropped = [e for e in effects(statement) if e.action.startswith("drop-")]
+    if head[:1] == ("DROP",) and dropped and not drops_if_exists(statement):
+        return f"write DROP {head[1]} IF EXISTS {dropped[0].table}"
+    if head[:1] in (("INSERT",), ("REPLACE",)):
+        if not guards_conflicts(statement):
+            return (
+                "write INSERT OR IGNORE (or add ON CONFLICT DO NOTHING); it keeps out rows whose "
+                "PRIMARY KEY or UNIQUE key is already there, so the rows need such a key (else "
+                "guard with WHERE NOT EXISTS)"
+            )
+        return (
+            "the rows meet no PRIMARY KEY or UNIQUE key to conflict on: insert them with their "
+            "key, add a UNIQUE index over the seeded columns, or guard with WHERE NOT EXISTS"
+        )
+    return (
+        "guard it so that a second run changes nothing (IF [NOT] EXISTS, WHERE NOT EXISTS …), "
+        "or declare `-- d1check: not-idempotent <reason>`"
+    )
+
+
+def _passed_over_note(reruns: Sequence[_Rerun], migration: Migration) -> str:
+    over = [r for r in reruns if r.passed_over]
+    if not over:
+        return ""
+    lines = "\n".join(
+        f"{_where(r.statement, migration)} (SQLite has no idempotent {r.passed_over})" for r in over
+    )
+    return (
+        f"note: {migration.path} is safe to apply again only under atomic tracking (the "
+        "migration and its tracking row commit together, as wrangler and d1check apply it); "
+        "the second run passed over:\n" + lines
+    )
 
 
 _CREATED_KINDS = frozenset({"TABLE", "INDEX", "VIEW", "TRIGGER"})
@@ -460,37 +690,6 @@ def creates_only_if_missing(statement: Statement) -> bool:
     if rest[:2] in (["UNIQUE", "INDEX"], ["VIRTUAL", "TABLE"]):
         rest = rest[1:]
     return rest[:1] != [] and rest[0] in _CREATED_KINDS and rest[1:4] == ["IF", "NOT", "EXISTS"]
-
-
-def _not_idempotent_message(error: SQLError) -> str:
-    hint = "use IF NOT EXISTS / IF EXISTS"
-    if "duplicate column" in error.message:
-        hint = "SQLite has no ADD COLUMN IF NOT EXISTS"
-    return (
-        f"applying the migration a second time fails:\n{error}\n"
-        f"fix: {hint}, or declare `-- d1check: not-idempotent <reason>` in the migration"
-    )
-
-
-def _compare_second_run(first: State, second: State, migration: Migration) -> CheckResult:
-    diffs = diff_schemas(first.schema, second.schema)
-    changed = [t for t, rows in first.rows.items() if second.rows.get(t) != rows]
-    if not diffs and not changed:
-        return passed("idempotent")
-    parts = [f"{migration.path}: applying the migration a second time changes the database:"]
-    if diffs:
-        parts.append(format_diff(diffs))
-    for table in changed:
-        before, after = first.rows[table], second.rows.get(table)
-        count = after.count if after else 0
-        parts.append(
-            f"  rows of {table}: {before.count} after the first run, {count} after the second"
-        )
-    parts.append(
-        "fix: guard data changes (INSERT OR IGNORE, WHERE NOT EXISTS …), or declare "
-        "`-- d1check: not-idempotent <reason>`"
-    )
-    return failed("idempotent", "\n".join(parts))
 
 
 # --- rollback ------------------------------------------------------------------------------

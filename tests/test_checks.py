@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from d1check.checks import lint_d1
-from d1check.discovery import read_sql_file
+from d1check.checks import CheckResult, check_migration, lint_d1
+from d1check.discovery import discover, read_sql_file
+from d1check.engine import D1Database
 from d1check.schema import Schema
 
 EXAMPLES = Path(__file__).parent / "examples"
@@ -214,8 +215,9 @@ def test_create_table_without_if_not_exists_is_not_idempotent(
     node = item("0001_create_colours", "idempotent")
     assert outcomes(idempotent_run)[node] == "failed"
     message = text(idempotent_run, node)
-    assert "table colours already exists" in message
-    assert "IF NOT EXISTS" in message
+    assert "0001_create_colours.sql:1: CREATE TABLE colours (id INTEGER PRIMARY KEY" in message
+    assert "fails the second time: table colours already exists" in message
+    assert "fix: write CREATE TABLE IF NOT EXISTS colours" in message
 
 
 def test_declared_not_idempotent_skips(idempotent_run: pytest.RunResult) -> None:
@@ -224,18 +226,96 @@ def test_declared_not_idempotent_skips(idempotent_run: pytest.RunResult) -> None
     assert "declared not-idempotent" in text(idempotent_run, node)
 
 
-def test_insert_that_duplicates_rows_on_a_second_run_fails(
+def test_insert_that_duplicates_rows_on_a_second_run_fails_naming_it(
     idempotent_run: pytest.RunResult,
 ) -> None:
     node = item("0003_seed_colours", "idempotent")
     assert outcomes(idempotent_run)[node] == "failed"
-    assert "rows of colours: 3 after the first run, 5 after the second" in text(
-        idempotent_run, node
+    message = text(idempotent_run, node)
+    assert "0003_seed_colours.sql:1: INSERT INTO colours (name) VALUES ('red')" in message
+    assert "colours has 3 rows after the first run, 5 after the second" in message
+    assert "fix: write INSERT OR IGNORE (or add ON CONFLICT DO NOTHING)" in message
+
+
+def test_guarded_inserts_are_idempotent(idempotent_run: pytest.RunResult) -> None:
+    seen = outcomes(idempotent_run)
+    assert seen[item("0004_seed_sizes", "idempotent")] == "passed"
+    assert seen[item("0008_seed_labels", "idempotent")] == "passed"
+
+
+def test_add_column_is_passed_over_and_the_file_passes(idempotent_run: pytest.RunResult) -> None:
+    assert outcomes(idempotent_run)[item("0005_add_colour_hex", "idempotent")] == "passed"
+
+
+def test_add_column_is_passed_over_and_the_index_after_it_still_fails(
+    idempotent_run: pytest.RunResult,
+) -> None:
+    node = item("0006_add_colour_rank", "idempotent")
+    assert outcomes(idempotent_run)[node] == "failed"
+    message = text(idempotent_run, node)
+    assert "0006_add_colour_rank.sql:2: CREATE INDEX idx_colours_rank" in message
+    assert "fix: write CREATE INDEX IF NOT EXISTS idx_colours_rank" in message
+    assert "0006_add_colour_rank.sql:1: ALTER TABLE colours ADD COLUMN rank INTEGER; " in message
+    assert "duplicate column" not in message
+
+
+def test_a_drizzle_file_fails_on_each_create_and_passes_over_its_add_column(
+    idempotent_run: pytest.RunResult,
+) -> None:
+    node = item("0007_drizzle_labels", "idempotent")
+    assert outcomes(idempotent_run)[node] == "failed"
+    message = text(idempotent_run, node)
+    assert "0007_drizzle_labels.sql:1: CREATE TABLE `labels`" in message
+    assert "0007_drizzle_labels.sql:6: CREATE UNIQUE INDEX `labels_name_unique`" in message
+    assert "fix: write CREATE UNIQUE INDEX IF NOT EXISTS labels_name_unique" in message
+    assert "statement-breakpoint" not in message
+    assert "(SQLite has no idempotent ADD COLUMN)" in message
+
+
+def idempotent_result(tmp_path: Path, sql: str) -> CheckResult:
+    """`::idempotent` of a migration holding `sql`, applied after one creating `colours`."""
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "0001_colours.sql").write_text(
+        "CREATE TABLE colours (id INTEGER PRIMARY KEY, name TEXT);\n"
+        "INSERT INTO colours (name) VALUES ('red');\n"
     )
+    (migrations / "0002_change.sql").write_text(sql)
+    first, second = discover(migrations, tmp_path / "rollbacks").migrations
+    with D1Database() as db:
+        db.run(first.file.statements, source="0001_colours.sql")
+        return check_migration(db, second)["idempotent"]
 
 
-def test_guarded_insert_is_idempotent(idempotent_run: pytest.RunResult) -> None:
-    assert outcomes(idempotent_run)[item("0004_seed_sizes", "idempotent")] == "passed"
+def test_a_passed_over_statement_leaves_a_note_on_the_passing_result(tmp_path: Path) -> None:
+    result = idempotent_result(
+        tmp_path,
+        "ALTER TABLE colours ADD COLUMN hex TEXT;\n"
+        "CREATE INDEX IF NOT EXISTS idx_colours_hex ON colours(hex);\n"
+        "ALTER TABLE colours RENAME COLUMN name TO label;\n",
+    )
+    assert result.outcome == "passed"
+    assert "safe to apply again only under atomic tracking" in result.message
+    assert "0002_change.sql:1: ALTER TABLE colours ADD COLUMN hex TEXT;" in result.message
+    assert "(SQLite has no idempotent RENAME COLUMN)" in result.message
+
+
+def test_a_file_without_passed_over_statements_passes_without_a_note(tmp_path: Path) -> None:
+    result = idempotent_result(
+        tmp_path, "INSERT INTO colours (id, name) VALUES (7, 'teal') ON CONFLICT DO NOTHING;\n"
+    )
+    assert (result.outcome, result.message) == ("passed", "")
+
+
+def test_an_update_that_compounds_fails_naming_it(tmp_path: Path) -> None:
+    result = idempotent_result(
+        tmp_path,
+        "ALTER TABLE colours ADD COLUMN score INTEGER NOT NULL DEFAULT 0;\n"
+        "UPDATE colours SET score = score + 1;\n",
+    )
+    assert result.outcome == "failed"
+    assert "0002_change.sql:2: UPDATE colours SET score = score + 1;" in result.message
+    assert "changes rows the second time" in result.message
 
 
 # --- d1 ------------------------------------------------------------------------------------
