@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -450,7 +451,7 @@ def check_idempotent(applied: Applied) -> CheckResult:
         return passed("idempotent")
     db = applied.after.db
     with db.trial():
-        reruns = _run_again(db, statements)
+        reruns = _run_again(db, statements, str(migration.path))
         ran = Ran(
             frozenset().union(*(r.rows for r in reruns)) | touched_tables(statements),
             any(r.restructured for r in reruns),
@@ -466,7 +467,6 @@ _NO_IDEMPOTENT_FORM = {
     "rename-column": "RENAME COLUMN",
     "drop-column": "DROP COLUMN",
 }
-_AGAIN = "d1check_again"
 
 
 @dataclass(frozen=True)
@@ -492,9 +492,10 @@ def _no_idempotent_form(statement: Statement) -> str:
     )
 
 
-def _run_again(db: D1Database, statements: Sequence[Statement]) -> list[_Rerun]:
-    """Run `statements` again, each under a savepoint of its own (inside `db.trial()`): a
-    statement that fails leaves nothing and the next one still runs."""
+def _run_again(db: D1Database, statements: Sequence[Statement], source: str) -> list[_Rerun]:
+    """Run `statements` again in order, inside `db.trial()`, saying what each did. A statement
+    that fails leaves nothing (SQLite undoes a failed statement) and the next one still runs;
+    one that ends the transaction itself (`OR ROLLBACK`, `RAISE(ROLLBACK)`) ends the run."""
     db.track_changes()
     db.take_changes()
     reruns = []
@@ -503,27 +504,28 @@ def _run_again(db: D1Database, statements: Sequence[Statement]) -> list[_Rerun]:
         if passed_over:
             reruns.append(_Rerun(statement, passed_over=passed_over))
             continue
-        reruns.append(_run_one_again(db, statement))
+        reruns.append(_run_one_again(db, statement, source))
+        if db.connection.getautocommit():
+            break
     return reruns
 
 
-def _run_one_again(db: D1Database, statement: Statement) -> _Rerun:
-    version = _schema_version(db)
-    with db.internal() as conn:
-        conn.execute(f"SAVEPOINT {_AGAIN}")
+# A statement that may change the catalog starts with one of these words (after comments).
+_DDL_HEAD = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*(?:CREATE|DROP|ALTER)\b", re.I | re.S)
+
+
+def _run_one_again(db: D1Database, statement: Statement, source: str) -> _Rerun:
+    ddl = _DDL_HEAD.match(statement.sql) is not None
+    version = _schema_version(db) if ddl else 0
     try:
-        db.execute(statement.sql)
+        db.run_statement(statement, source=source)
     except SQLError as error:
-        with db.internal() as conn:
-            conn.execute(f"ROLLBACK TO {_AGAIN}; RELEASE {_AGAIN}")
         db.take_changes()
         return _Rerun(statement, error=error)
-    with db.internal() as conn:
-        conn.execute(f"RELEASE {_AGAIN}")
     return _Rerun(
         statement,
         rows=db.take_changes() or frozenset(),
-        restructured=_schema_version(db) != version,
+        restructured=ddl and _schema_version(db) != version,
     )
 
 
@@ -614,12 +616,12 @@ def _rows_changed_again(
     for table in changed:
         before, after = first.rows.get(table), second.rows.get(table)
         counts = (
-            f"{table} has {_rows(before.count if before else 0)} after the first run, "
+            f"rows of {table}: {before.count if before else 0} after the first run, "
             f"{after.count if after else 0} after the second"
         )
         writers = [r for r in reruns if table.lower() in r.rows]
         if not writers:
-            findings.append(f"  {migration.path}: rows of {counts}")
+            findings.append(f"  {migration.path}: {counts}")
         findings.extend(
             f"{_where(r.statement, migration)}\n"
             f"    changes rows the second time: {counts}\n"

@@ -233,7 +233,7 @@ def test_insert_that_duplicates_rows_on_a_second_run_fails_naming_it(
     assert outcomes(idempotent_run)[node] == "failed"
     message = text(idempotent_run, node)
     assert "0003_seed_colours.sql:1: INSERT INTO colours (name) VALUES ('red')" in message
-    assert "colours has 3 rows after the first run, 5 after the second" in message
+    assert "rows of colours: 3 after the first run, 5 after the second" in message
     assert "fix: write INSERT OR IGNORE (or add ON CONFLICT DO NOTHING)" in message
 
 
