@@ -128,8 +128,9 @@ def test_rows_names_only_the_drop_that_cascades_into_the_table_that_lost_rows(
     assert "books: " in message
     assert "shelves" not in message
     assert "shelf_items" not in message
+    assert "rack" not in message
     assert (
-        "line 6: DROP TABLE authors fires the foreign-key actions of books (ON DELETE CASCADE)"
+        "line 8: DROP TABLE authors fires the foreign-key actions of books (ON DELETE CASCADE)"
         in message
     )
 
@@ -316,6 +317,69 @@ def test_an_update_that_compounds_fails_naming_it(tmp_path: Path) -> None:
     assert result.outcome == "failed"
     assert "0002_change.sql:2: UPDATE colours SET score = score + 1;" in result.message
     assert "changes rows the second time" in result.message
+
+
+def test_each_statement_that_fails_again_is_named_and_the_next_still_runs(tmp_path: Path) -> None:
+    result = idempotent_result(
+        tmp_path,
+        "INSERT INTO colours (id, name) VALUES (10, 'teal');\n"
+        "CREATE INDEX idx_colours_name ON colours(name);\n"
+        "CREATE TABLE IF NOT EXISTS shades (id INTEGER PRIMARY KEY);\n",
+    )
+    assert result.outcome == "failed"
+    message = result.message
+    assert "0002_change.sql:1: INSERT INTO colours (id, name) VALUES (10, 'teal');" in message
+    assert "UNIQUE constraint failed: colours.id" in message
+    assert "fix: write INSERT OR IGNORE" in message
+    assert "0002_change.sql:2: CREATE INDEX idx_colours_name" in message
+    assert "fix: write CREATE INDEX IF NOT EXISTS idx_colours_name" in message
+    assert "0002_change.sql:3:" not in message
+
+
+def test_a_drop_without_if_exists_fails_naming_its_idempotent_form(tmp_path: Path) -> None:
+    result = idempotent_result(tmp_path, "DROP TABLE colours;\n")
+    assert result.outcome == "failed"
+    assert "0002_change.sql:1: DROP TABLE colours;" in result.message
+    assert "fails the second time: no such table: colours" in result.message
+    assert "fix: write DROP TABLE IF EXISTS colours" in result.message
+
+
+def test_a_drop_and_create_again_in_one_file_is_idempotent(tmp_path: Path) -> None:
+    result = idempotent_result(
+        tmp_path,
+        "CREATE INDEX idx_colours_name ON colours(name);\nDROP INDEX idx_colours_name;\n",
+    )
+    assert (result.outcome, result.message) == ("passed", "")
+
+
+def test_a_schema_difference_is_named_under_the_statement_that_made_it(tmp_path: Path) -> None:
+    result = idempotent_result(
+        tmp_path,
+        "CREATE TABLE IF NOT EXISTS shades_new (id INTEGER PRIMARY KEY);\n"
+        "ALTER TABLE shades_new RENAME TO shades;\n"
+        "DROP INDEX IF EXISTS idx_colours_name;\n"
+        "CREATE INDEX IF NOT EXISTS idx_colours_name ON colours(name);\n",
+    )
+    assert result.outcome == "failed"
+    message = result.message
+    assert "0002_change.sql:1: CREATE TABLE IF NOT EXISTS shades_new" in message
+    assert "table shades_new: added" in message
+    assert "0002_change.sql:4:" not in message
+
+
+def test_a_second_run_that_leaves_foreign_key_violations_fails(tmp_path: Path) -> None:
+    result = idempotent_result(
+        tmp_path,
+        "CREATE TABLE IF NOT EXISTS tints (id INTEGER PRIMARY KEY, "
+        "colour_id INTEGER REFERENCES colours(id));\n"
+        "INSERT OR IGNORE INTO colours (id, name) VALUES (9, 'plum');\n"
+        "INSERT OR IGNORE INTO tints (id, colour_id) VALUES (1, 9);\n"
+        "PRAGMA defer_foreign_keys = true;\n"
+        "DELETE FROM colours WHERE id = 9;\n"
+        "INSERT INTO colours (id, name) VALUES (9, 'plum'), (50, 'navy');\n",
+    )
+    assert result.outcome == "failed"
+    assert "the second run leaves rows that violate foreign keys" in result.message
 
 
 # --- d1 ------------------------------------------------------------------------------------
