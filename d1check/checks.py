@@ -540,7 +540,7 @@ def _judge_second_run(
 ) -> CheckResult:
     diffs = diff_schemas(first.schema, second.schema)
     changed = [t for t, rows in first.rows.items() if second.rows.get(t) != rows]
-    changed += [t for t in second.rows if t not in first.rows]
+    changed += [t for t, rows in second.rows.items() if t not in first.rows and rows.count]
     findings = [_failed_again(r, migration) for r in reruns if r.error is not None]
     findings += _schema_changed_again(diffs, reruns, migration)
     findings += _rows_changed_again(changed, first, second, reruns, migration)
@@ -615,9 +615,10 @@ def _rows_changed_again(
     findings = []
     for table in changed:
         before, after = first.rows.get(table), second.rows.get(table)
+        first_count, second_count = before.count if before else 0, after.count if after else 0
         counts = (
-            f"rows of {table}: {before.count if before else 0} after the first run, "
-            f"{after.count if after else 0} after the second"
+            f"rows of {table}: {first_count} after the first run, {second_count} after the second"
+            + (" (values differ)" if first_count == second_count else "")
         )
         writers = [r for r in reruns if table.lower() in r.rows]
         if not writers:
@@ -636,12 +637,18 @@ def _idempotent_fix(statement: Statement) -> str:
     head = first_keywords(statement.sql, 4)
     made = created(statement)
     if made is not None and not made.if_not_exists:
-        words = " ".join(head[: head.index(made.kind) + 1])
+        words = " ".join(head[: head.index(made.kind) + 1]) if made.kind in head else "CREATE"
         return f"write {words} IF NOT EXISTS {made.name}"
     dropped = [e for e in effects(statement) if e.action.startswith("drop-")]
     if head[:1] == ("DROP",) and dropped and not drops_if_exists(statement):
         return f"write DROP {head[1]} IF EXISTS {dropped[0].table}"
-    if head[:1] in (("INSERT",), ("REPLACE",)):
+    if "REPLACE" in head[:3]:
+        return (
+            "OR REPLACE deletes the row it conflicts with and inserts it anew (ON DELETE actions "
+            "fire, defaults and rowids come again): use INSERT OR IGNORE or ON CONFLICT DO "
+            "NOTHING"
+        )
+    if head[:1] == ("INSERT",):
         if not guards_conflicts(statement):
             return (
                 "write INSERT OR IGNORE (or add ON CONFLICT DO NOTHING); it keeps out rows whose "

@@ -367,6 +367,21 @@ def test_a_schema_difference_is_named_under_the_statement_that_made_it(tmp_path:
     assert "0002_change.sql:4:" not in message
 
 
+def test_an_insert_or_replace_that_changes_rows_again_is_named_with_or_ignore(
+    tmp_path: Path,
+) -> None:
+    result = idempotent_result(
+        tmp_path,
+        "CREATE TABLE IF NOT EXISTS counters (id INTEGER PRIMARY KEY, name TEXT UNIQUE);\n"
+        "INSERT OR REPLACE INTO counters (name) VALUES ('visits');\n",
+    )
+    assert result.outcome == "failed"
+    message = result.message
+    assert "0002_change.sql:2: INSERT OR REPLACE INTO counters" in message
+    assert "rows of counters: 1 after the first run, 1 after the second (values differ)" in message
+    assert "use INSERT OR IGNORE or ON CONFLICT DO NOTHING" in message
+
+
 def test_a_second_run_that_leaves_foreign_key_violations_fails(tmp_path: Path) -> None:
     result = idempotent_result(
         tmp_path,
