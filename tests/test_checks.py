@@ -135,6 +135,46 @@ def test_rows_names_only_the_drop_that_cascades_into_the_table_that_lost_rows(
     )
 
 
+CHAIN = (
+    "CREATE TABLE a (id INTEGER PRIMARY KEY);\n"
+    "CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER REFERENCES a(id) ON DELETE CASCADE);\n"
+    "CREATE TABLE c (id INTEGER PRIMARY KEY, b_id INTEGER REFERENCES b(id) ON DELETE CASCADE);\n"
+    "CREATE TABLE d (id INTEGER PRIMARY KEY);\n"
+    "INSERT INTO a VALUES (1);\nINSERT INTO b VALUES (1, 1);\nINSERT INTO c VALUES (1, 1);\n"
+    "INSERT INTO d VALUES (1);\n"
+)
+
+
+def rows_result(tmp_path: Path, sql: str) -> CheckResult:
+    """`::rows` of a migration holding `sql`, applied after `CHAIN` (a ← b ← c cascading)."""
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "0001_chain.sql").write_text(CHAIN)
+    (migrations / "0002_change.sql").write_text(sql)
+    first, second = discover(migrations, tmp_path / "rollbacks").migrations
+    with D1Database() as db:
+        db.run(first.file.statements, source="0001_chain.sql")
+        return check_migration(db, second)["rows"]
+
+
+def test_rows_names_a_cascade_through_a_chain(tmp_path: Path) -> None:
+    result = rows_result(tmp_path, "DELETE FROM d;\nDROP TABLE a;\n")
+    assert result.failed
+    assert (
+        "cause: line 2: DROP TABLE a fires the foreign-key actions of "
+        "b (ON DELETE CASCADE), c (ON DELETE CASCADE via b)"
+    ) in result.message
+    assert "line 1" not in result.message
+
+
+def test_rows_does_not_name_a_chain_through_a_table_dropped_before(tmp_path: Path) -> None:
+    result = rows_result(tmp_path, "DROP TABLE b;\nDROP TABLE a;\n")
+    assert result.failed
+    assert "c: 1 row before, 0 after" in result.message
+    assert "cause: line 1: DROP TABLE b fires the foreign-key actions of c" in result.message
+    assert "DROP TABLE a fires" not in result.message
+
+
 # --- rollback ------------------------------------------------------------------------------
 
 
