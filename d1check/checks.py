@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+
+import apsw
 
 from d1check.discovery import Migration, SqlFile
 from d1check.engine import D1Database
@@ -21,8 +24,23 @@ from d1check.schema import (
     read_schema_and_catalog,
     same_catalog,
 )
-from d1check.sqlfacts import TRANSACTION_WORDS, Effect, effects, touched_tables, words
-from d1check.statements import Statement, first_keywords, has_unterminated_comment
+from d1check.sqlfacts import (
+    TRANSACTION_WORDS,
+    Effect,
+    created,
+    drops_if_exists,
+    effects,
+    guards_conflicts,
+    touched_tables,
+    words,
+)
+from d1check.statements import (
+    Statement,
+    Token,
+    first_keywords,
+    has_unterminated_comment,
+    tokenize,
+)
 from d1check.tracking import records_itself
 
 CHECK_NAMES = ("applies", "rows", "rollback", "idempotent", "d1", "destructive")
@@ -356,21 +374,25 @@ def _all_effects(statements: Sequence[Statement]) -> list[tuple[Statement, Effec
 
 
 def check_rows(applied: Applied) -> CheckResult:
-    """Rows in tables the migration does not drop or delete from are still there afterwards."""
+    """Rows in tables the migration does not drop or delete from are still there afterwards.
+
+    A table the migration drops (and may create again under the same name) is its own business
+    (`::destructive` covers it); so is one it deletes from.
+    """
     if applied.after is None:
         return skipped("rows", "the migration does not apply (see ::applies)")
     found = _all_effects(applied.migration.file.statements)
-    deleted = {e.table.lower() for _, e in found if e.action == "delete"}
+    own = {e.table.lower() for _, e in found if e.action in ("delete", "drop-table")}
     renames = {e.table.lower(): e.detail for _, e in found if e.action == "rename-table"}
     after_tables = {name.lower(): name for name in applied.after.schema.tables}
-    lost: list[str] = []
+    lost: dict[str, str] = {}
     for table, rows in applied.before.rows.items():
         now = renames.get(table.lower(), table)
-        if table.lower() in deleted or now.lower() not in after_tables or not rows.count:
+        if table.lower() in own or now.lower() not in after_tables or not rows.count:
             continue
         count = applied.after.rows[after_tables[now.lower()]].count
         if count < rows.count:
-            lost.append(f"{table}: {_rows(rows.count)} before, {count} after")
+            lost[table] = f"{table}: {_rows(rows.count)} before, {count} after"
     if not lost:
         return passed("rows")
     if applied.migration.shipped:
@@ -384,21 +406,24 @@ def _rows(count: int) -> str:
     return f"{count} row" if count == 1 else f"{count} rows"
 
 
-def _rows_lost_message(applied: Applied, lost: list[str]) -> str:
+def _rows_lost_message(applied: Applied, lost: Mapping[str, str]) -> str:
     lines = [
         f"{applied.migration.path}: rows lost in tables this migration does not drop or "
         "delete from:",
-        *(f"  {item}" for item in lost),
+        *(f"  {item}" for item in lost.values()),
     ]
-    cause = _cascade_cause(applied.before.schema, applied.migration.file.statements)
+    cause = _cascade_cause(applied.before.schema, applied.migration.file.statements, set(lost))
     if cause:
         lines.append(cause)
     return "\n".join(lines)
 
 
 def _cascading_children(schema: Schema, parent: str) -> list[tuple[str, str]]:
+    """The tables whose foreign keys to `parent` act on delete: (child, action)."""
     children = []
     for table in schema.tables.values():
+        if table.name.lower() == parent.lower():
+            continue
         for fk in table.foreign_keys:
             action = fk.on_delete.upper()
             if fk.table.lower() == parent.lower() and action in (
@@ -410,21 +435,52 @@ def _cascading_children(schema: Schema, parent: str) -> list[tuple[str, str]]:
     return children
 
 
-def _cascade_cause(schema: Schema, statements: Sequence[Statement]) -> str:
+def _cascade_reach(schema: Schema, parent: str, gone: set[str]) -> dict[str, str]:
+    """The tables (lower case) whose rows a delete of every row of `parent` deletes, through
+    chains of ON DELETE CASCADE, each with the chain's description; tables in `gone` (dropped
+    already) are not reached."""
+    reached: dict[str, str] = {}
+    pending = [(parent, "")]
+    while pending:
+        table, via = pending.pop()
+        for child, action in _cascading_children(schema, table):
+            key = child.lower()
+            if action != "CASCADE" or key in gone or key in reached or key == parent.lower():
+                continue
+            reached[key] = f"{child} (ON DELETE CASCADE{via})"
+            pending.append((child, f" via {child}"))
+    return reached
+
+
+def _cascade_cause(schema: Schema, statements: Sequence[Statement], lost: set[str]) -> str:
+    """The drops and deletes whose ON DELETE CASCADE reaches a table of `lost` (as named in
+    `schema`), as a cause line and a fix; "" when none does."""
+    lost_lower = {name.lower() for name in lost}
+    gone: set[str] = set()
+    causes = []
     for statement, effect in _all_effects(statements):
-        if effect.action != "drop-table":
-            continue
-        children = _cascading_children(schema, effect.table)
-        if children:
-            named = ", ".join(f"{t} (ON DELETE {a})" for t, a in children)
-            return (
-                f"cause: line {statement.line}: DROP TABLE {effect.table} fires the foreign-key "
-                f"actions of {named}; D1 enforces foreign keys always, even under "
-                "PRAGMA defer_foreign_keys or foreign_keys=OFF.\n"
-                "fix: rebuild the child tables first (or copy their rows aside and restore them), "
-                "or use ALTER TABLE where SQLite allows it instead of a table rebuild"
-            )
-    return ""
+        if effect.action in ("drop-table", "delete"):
+            reached = _cascade_reach(schema, effect.table, gone)
+            named = [text for key, text in reached.items() if key in lost_lower]
+            if named:
+                verb = "DROP TABLE" if effect.action == "drop-table" else "DELETE FROM"
+                causes.append(
+                    f"cause: line {statement.line}: {verb} {effect.table} fires the foreign-key "
+                    f"actions of {', '.join(sorted(named))}"
+                )
+        if effect.action == "drop-table":
+            gone.add(effect.table.lower())
+    if not causes:
+        return ""
+    return "\n".join(
+        [
+            *causes,
+            "D1 enforces foreign keys always, even under PRAGMA defer_foreign_keys or "
+            "foreign_keys=OFF.",
+            "fix: rebuild the child tables first (or copy their rows aside and restore them), "
+            "or use ALTER TABLE where SQLite allows it instead of a table rebuild",
+        ]
+    )
 
 
 # --- idempotent ----------------------------------------------------------------------------
@@ -438,7 +494,14 @@ def _tracking_statement(statement: Statement, tracking_table: str) -> bool:
 
 
 def check_idempotent(applied: Applied) -> CheckResult:
-    """Applying the migration a second time succeeds and changes neither schema nor rows."""
+    """Applying the migration a second time succeeds and changes neither schema nor rows.
+
+    The second run goes statement by statement, so that each error or difference is laid at
+    the door of one statement, with its idempotent form as the fix. Statements that SQLite
+    offers no idempotent form of (`ALTER TABLE … ADD COLUMN`, `RENAME TO`, `RENAME COLUMN`,
+    `DROP COLUMN`) are passed over, and the result passes with a note that the file is safe
+    only under atomic tracking (the migration and its tracking row commit together).
+    """
     migration, policy = applied.migration, applied.policy
     declared = migration.directive("not-idempotent")
     if declared:
@@ -455,13 +518,233 @@ def check_idempotent(applied: Applied) -> CheckResult:
     if all(creates_only_if_missing(s) for s in statements):
         return passed("idempotent")
     db = applied.after.db
+    with db.trial():
+        reruns = _run_again(db, statements, str(migration.path))
+        ran = Ran(
+            frozenset().union(*(r.rows for r in reruns)) | touched_tables(statements),
+            any(r.restructured for r in reruns),
+        )
+        second = state_after(db, [policy.tracking_table], applied.after, ran)
+        pending = _deferred_violations(db)
+    return _judge_second_run(applied.after, second, reruns, migration, pending)
+
+
+_NO_IDEMPOTENT_FORM = {
+    "add-column": "ADD COLUMN",
+    "rename-table": "RENAME TO",
+    "rename-column": "RENAME COLUMN",
+    "drop-column": "DROP COLUMN",
+}
+
+
+@dataclass(frozen=True)
+class _Rerun:
+    """One statement in the second run: passed over, failed, or what it changed."""
+
+    statement: Statement
+    passed_over: str = ""  # what SQLite has no idempotent form of (e.g. "ADD COLUMN")
+    error: SQLError | None = None
+    rows: frozenset[str] = frozenset()  # tables (lower case) whose rows it changed
+    restructured: bool = False
+
+
+def _no_idempotent_form(statement: Statement) -> str:
+    """ "ADD COLUMN", "RENAME TO", … for a statement SQLite offers no idempotent form of."""
+    return next(
+        (
+            _NO_IDEMPOTENT_FORM[e.action]
+            for e in effects(statement)
+            if e.action in _NO_IDEMPOTENT_FORM
+        ),
+        "",
+    )
+
+
+def _run_again(db: D1Database, statements: Sequence[Statement], source: str) -> list[_Rerun]:
+    """Run `statements` again in order, inside `db.trial()`, saying what each did. A statement
+    that fails leaves nothing (SQLite undoes a failed statement) and the next one still runs;
+    one that ends the transaction itself (`OR ROLLBACK`, `RAISE(ROLLBACK)`) ends the run."""
+    db.track_changes()
+    db.take_changes()
+    reruns = []
+    for statement in statements:
+        passed_over = _no_idempotent_form(statement)
+        if passed_over:
+            reruns.append(_Rerun(statement, passed_over=passed_over))
+            continue
+        reruns.append(_run_one_again(db, statement, source))
+        if db.connection.getautocommit():
+            break
+    return reruns
+
+
+# A statement that may change the catalog starts with one of these words (after comments).
+_DDL_HEAD = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*(?:CREATE|DROP|ALTER)\b", re.I | re.S)
+
+
+def _run_one_again(db: D1Database, statement: Statement, source: str) -> _Rerun:
+    ddl = _DDL_HEAD.match(statement.sql) is not None
+    version = _schema_version(db) if ddl else 0
     try:
-        with db.trial():
-            ran = run_tracked(db, statements, str(migration.path))
-            second = state_after(db, [policy.tracking_table], applied.after, ran)
+        db.run_statement(statement, source=source)
     except SQLError as error:
-        return failed("idempotent", _not_idempotent_message(error))
-    return _compare_second_run(applied.after, second, migration)
+        db.take_changes()
+        return _Rerun(statement, error=error)
+    return _Rerun(
+        statement,
+        rows=db.take_changes() or frozenset(),
+        restructured=ddl and _schema_version(db) != version,
+    )
+
+
+def _deferred_violations(db: D1Database) -> bool:
+    """Whether foreign-key violations are pending (deferred) in the open transaction: D1 would
+    refuse the migration at its end."""
+    return bool(db.connection.status(apsw.SQLITE_DBSTATUS_DEFERRED_FKS)[0])
+
+
+def _judge_second_run(
+    first: State, second: State, reruns: Sequence[_Rerun], migration: Migration, pending: bool
+) -> CheckResult:
+    diffs = diff_schemas(first.schema, second.schema)
+    changed = [t for t, rows in first.rows.items() if second.rows.get(t) != rows]
+    changed += [t for t, rows in second.rows.items() if t not in first.rows and rows.count]
+    findings = [_failed_again(r, migration) for r in reruns if r.error is not None]
+    findings += _schema_changed_again(diffs, reruns, migration)
+    findings += _rows_changed_again(changed, first, second, reruns, migration)
+    if pending:
+        findings.append(
+            f"  {migration.path}: the second run leaves rows that violate foreign keys (D1 "
+            "refuses the migration at its end)\n"
+            "    fix: guard the statements that insert or delete rows so that a second run "
+            "changes nothing"
+        )
+    note = _passed_over_note(reruns, migration)
+    if not findings:
+        return passed("idempotent", note)
+    head = f"{migration.path}: applying the migration a second time fails or changes the database:"
+    return failed("idempotent", "\n".join([head, *findings, *([note] if note else [])]))
+
+
+def _first_words(statement: Statement, width: int = 60) -> str:
+    text = " ".join(statement.sql.split())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def _where(statement: Statement, migration: Migration) -> str:
+    return f"  {migration.path}:{statement.line}: {_first_words(statement)}"
+
+
+def _failed_again(rerun: _Rerun, migration: Migration) -> str:
+    assert rerun.error is not None
+    return (
+        f"{_where(rerun.statement, migration)}\n"
+        f"    fails the second time: {rerun.error.message}\n"
+        f"    fix: {_idempotent_fix(rerun.statement)}"
+    )
+
+
+def _schema_changed_again(
+    diffs: Sequence[Difference], reruns: Sequence[_Rerun], migration: Migration
+) -> list[str]:
+    """Each schema difference under the statement that made it (its object's name), else under
+    every statement that changed the schema."""
+    restructuring = [r for r in reruns if r.restructured]
+    by_statement: dict[int, list[Difference]] = {}
+    for diff in diffs:
+        owners = [r for r in restructuring if _names_object(r.statement, diff.name)]
+        for rerun in owners or restructuring[-1:]:
+            by_statement.setdefault(rerun.statement.offset, []).append(diff)
+    return [
+        f"{_where(r.statement, migration)}\n"
+        f"    changes the schema the second time:\n"
+        + "\n".join(f"    {d}" for d in by_statement[r.statement.offset])
+        + f"\n    fix: {_idempotent_fix(r.statement)}"
+        for r in restructuring
+        if r.statement.offset in by_statement
+    ]
+
+
+def _names_object(statement: Statement, name: str) -> bool:
+    made = created(statement)
+    if made is not None:
+        return made.name.lower() == name.lower()
+    return any(name.lower() in (e.table.lower(), e.detail.lower()) for e in effects(statement))
+
+
+def _rows_changed_again(
+    changed: Sequence[str],
+    first: State,
+    second: State,
+    reruns: Sequence[_Rerun],
+    migration: Migration,
+) -> list[str]:
+    """Each table whose rows differ after the second run, under the statements that wrote it."""
+    findings = []
+    for table in changed:
+        before, after = first.rows.get(table), second.rows.get(table)
+        first_count, second_count = before.count if before else 0, after.count if after else 0
+        counts = (
+            f"rows of {table}: {first_count} after the first run, {second_count} after the second"
+            + (" (values differ)" if first_count == second_count else "")
+        )
+        writers = [r for r in reruns if table.lower() in r.rows]
+        if not writers:
+            findings.append(f"  {migration.path}: {counts}")
+        findings.extend(
+            f"{_where(r.statement, migration)}\n"
+            f"    changes rows the second time: {counts}\n"
+            f"    fix: {_idempotent_fix(r.statement)}"
+            for r in writers
+        )
+    return findings
+
+
+def _idempotent_fix(statement: Statement) -> str:
+    """The idempotent form of `statement`, or how to guard it."""
+    head = first_keywords(statement.sql, 4)
+    made = created(statement)
+    if made is not None and not made.if_not_exists:
+        words = " ".join(head[: head.index(made.kind) + 1]) if made.kind in head else "CREATE"
+        return f"write {words} IF NOT EXISTS {made.name}"
+    dropped = [e for e in effects(statement) if e.action.startswith("drop-")]
+    if head[:1] == ("DROP",) and dropped and not drops_if_exists(statement):
+        return f"write DROP {head[1]} IF EXISTS {dropped[0].table}"
+    if "REPLACE" in head[:3]:
+        return (
+            "OR REPLACE deletes the row it conflicts with and inserts it anew (ON DELETE actions "
+            "fire, defaults and rowids come again): use INSERT OR IGNORE or ON CONFLICT DO "
+            "NOTHING"
+        )
+    if head[:1] == ("INSERT",):
+        if not guards_conflicts(statement):
+            return (
+                "write INSERT OR IGNORE (or add ON CONFLICT DO NOTHING); it keeps out rows whose "
+                "PRIMARY KEY or UNIQUE key is already there, so the rows need such a key (else "
+                "guard with WHERE NOT EXISTS)"
+            )
+        return (
+            "the rows meet no PRIMARY KEY or UNIQUE key to conflict on: insert them with their "
+            "key, add a UNIQUE index over the seeded columns, or guard with WHERE NOT EXISTS"
+        )
+    return (
+        "guard it so that a second run changes nothing (IF [NOT] EXISTS, WHERE NOT EXISTS …), "
+        "or declare `-- d1check: not-idempotent <reason>`"
+    )
+
+
+def _passed_over_note(reruns: Sequence[_Rerun], migration: Migration) -> str:
+    over = [r for r in reruns if r.passed_over]
+    if not over:
+        return ""
+    lines = "\n".join(
+        f"{_where(r.statement, migration)} (SQLite has no idempotent {r.passed_over})" for r in over
+    )
+    return (
+        f"note: {migration.path} is safe to apply again only under atomic tracking (the "
+        "migration and its tracking row commit together, as wrangler and d1check apply it); "
+        "the second run passed over:\n" + lines
+    )
 
 
 _CREATED_KINDS = frozenset({"TABLE", "INDEX", "VIEW", "TRIGGER"})
@@ -484,37 +767,6 @@ def creates_only_if_missing(statement: Statement) -> bool:
     if rest[:2] in (["UNIQUE", "INDEX"], ["VIRTUAL", "TABLE"]):
         rest = rest[1:]
     return rest[:1] != [] and rest[0] in _CREATED_KINDS and rest[1:4] == ["IF", "NOT", "EXISTS"]
-
-
-def _not_idempotent_message(error: SQLError) -> str:
-    hint = "use IF NOT EXISTS / IF EXISTS"
-    if "duplicate column" in error.message:
-        hint = "SQLite has no ADD COLUMN IF NOT EXISTS"
-    return (
-        f"applying the migration a second time fails:\n{error}\n"
-        f"fix: {hint}, or declare `-- d1check: not-idempotent <reason>` in the migration"
-    )
-
-
-def _compare_second_run(first: State, second: State, migration: Migration) -> CheckResult:
-    diffs = diff_schemas(first.schema, second.schema)
-    changed = [t for t, rows in first.rows.items() if second.rows.get(t) != rows]
-    if not diffs and not changed:
-        return passed("idempotent")
-    parts = [f"{migration.path}: applying the migration a second time changes the database:"]
-    if diffs:
-        parts.append(format_diff(diffs))
-    for table in changed:
-        before, after = first.rows[table], second.rows.get(table)
-        count = after.count if after else 0
-        parts.append(
-            f"  rows of {table}: {before.count} after the first run, {count} after the second"
-        )
-    parts.append(
-        "fix: guard data changes (INSERT OR IGNORE, WHERE NOT EXISTS …), or declare "
-        "`-- d1check: not-idempotent <reason>`"
-    )
-    return failed("idempotent", "\n".join(parts))
 
 
 # --- rollback ------------------------------------------------------------------------------
@@ -809,7 +1061,9 @@ def check_d1(applied: Applied) -> CheckResult:
         where = f"{error.source}:{error.line}" if error.line else error.source
         fix = f"\n  fix: {error.hint}" if error.hint else ""
         findings.append(f"{where}: {error.message} (D1 refuses it; see ::applies){fix}")
-    warnings = file_warnings(migration.file)
+    warnings = file_warnings(migration.file) + foreign_keys_warnings(
+        migration.file, applied.before.schema
+    )
     if findings:
         return failed("d1", "\n".join(findings), warnings)
     return passed("d1", warnings=warnings)
@@ -874,14 +1128,73 @@ def _lint_transactions(file: SqlFile, schema: Schema) -> list[str]:
     ]
 
 
-def _lint_foreign_keys_pragma(file: SqlFile, schema: Schema) -> list[str]:
+_OFF_VALUES = frozenset({"OFF", "0", "FALSE", "NO"})
+
+
+def _foreign_keys_off(file: SqlFile) -> list[Statement]:
+    """The statements `PRAGMA foreign_keys = OFF` (or 0, false, no) of `file`."""
     return [
-        f"{file.path}:{s.line}: PRAGMA foreign_keys = {e.detail} does nothing on D1 (foreign keys "
-        "are always enforced) and signals a table rebuild whose DROP TABLE will cascade\n"
-        "  fix: use PRAGMA defer_foreign_keys = true, and rebuild child tables before parents"
+        s
         for s in file.statements
         for e in effects(s)
-        if e.action == "pragma" and e.table == "foreign_keys" and e.detail
+        if e.action == "pragma" and e.table == "foreign_keys" and e.detail.upper() in _OFF_VALUES
+    ]
+
+
+def _cascading_drops(file: SqlFile, schema: Schema) -> list[str]:
+    """`DROP TABLE x at line N still deletes the rows of y (ON DELETE CASCADE)` for every drop
+    of `file` whose foreign-key actions reach a table not dropped before it."""
+    gone: set[str] = set()
+    found = []
+    for statement, effect in _all_effects(file.statements):
+        if effect.action != "drop-table":
+            continue
+        children = [
+            (t, a) for t, a in _cascading_children(schema, effect.table) if t.lower() not in gone
+        ]
+        if children:
+            named = ", ".join(
+                _FK_ACTION_WORDS[a].format(t) + f" (ON DELETE {a})" for t, a in children
+            )
+            found.append(f"DROP TABLE {effect.table} at line {statement.line} still {named}")
+        gone.add(effect.table.lower())
+    return found
+
+
+_FK_ACTION_WORDS = {
+    "CASCADE": "deletes the rows of {}",
+    "SET NULL": "sets the keys of {} to NULL",
+    "SET DEFAULT": "sets the keys of {} to their default",
+}
+
+
+def _lint_foreign_keys_pragma(file: SqlFile, schema: Schema) -> list[str]:
+    """`PRAGMA foreign_keys = OFF` in a file whose DROP TABLE fires foreign-key actions: D1
+    ignores the PRAGMA and the actions fire. Elsewhere it is harmless (`foreign_keys_warnings`)."""
+    drops = _cascading_drops(file, schema)
+    if not drops:
+        return []
+    return [
+        f"{file.path}:{s.line}: PRAGMA foreign_keys = OFF does nothing on D1: "
+        + "; ".join(drops)
+        + " (D1 enforces foreign keys always)\n"
+        "  fix: rebuild the child tables before their parent (or copy their rows aside and "
+        "restore them), and remove the PRAGMA"
+        for s in _foreign_keys_off(file)
+    ]
+
+
+def foreign_keys_warnings(file: SqlFile, schema: Schema) -> list[str]:
+    """Warnings for `PRAGMA foreign_keys = OFF` in a file where it changes nothing that matters:
+    no DROP TABLE of the file fires foreign-key actions (`_lint_foreign_keys_pragma` fails the
+    other files)."""
+    if _cascading_drops(file, schema):
+        return []
+    return [
+        f"{file.path}:{s.line}: PRAGMA foreign_keys = OFF does nothing on D1 (foreign keys are "
+        "always enforced); remove it, or use PRAGMA defer_foreign_keys = true to defer the "
+        "checks to the end of the migration"
+        for s in _foreign_keys_off(file)
     ]
 
 
@@ -903,15 +1216,59 @@ def _lint_unterminated(file: SqlFile, schema: Schema) -> list[str]:
     return findings
 
 
+_WRANGLER_BEGIN = "BEGIN TRANSACTION"
+
+
 def _lint_several_transactions(file: SqlFile, schema: Schema) -> list[str]:
-    text = file.text.replace("BEGIN TRANSACTION;", "", 1).replace("COMMIT;", "", 1)
-    if "BEGIN TRANSACTION" not in text:
+    """wrangler's local apply (`trimSqlQuery`) removes the first `BEGIN TRANSACTION;` and the
+    first `COMMIT;` of the text, and refuses the file if `BEGIN TRANSACTION` (case-sensitive,
+    anywhere: comments and strings too) is still in it."""
+    if not _wrangler_refuses_transactions(file.text):
         return []
+    left = _transaction_text_left(file.text)
+    places = "; ".join(f"line {line}: {where}" for line, where in left) or "text the trim joined"
+    first = f":{left[0][0]}" if left else ""
     return [
-        f"{file.path}: the text `BEGIN TRANSACTION` appears more than once (in a comment counts): "
-        'wrangler\'s local apply refuses the file ("contains several transactions")\n'
-        "  fix: remove BEGIN TRANSACTION / COMMIT and the words from comments"
+        f"{file.path}{first}: wrangler's local apply refuses the file (\"contains several "
+        'transactions"): it removes the first `BEGIN TRANSACTION;` (exactly that text) and '
+        f"refuses any `BEGIN TRANSACTION` left ({places})\n"
+        "  fix: remove BEGIN TRANSACTION / COMMIT (D1 runs each migration in a transaction of "
+        "its own), and reword comments and strings that hold the words BEGIN TRANSACTION"
     ]
+
+
+def _wrangler_refuses_transactions(text: str) -> bool:
+    """wrangler 4.164's `trimSqlQuery` refusal, to the letter."""
+    if _WRANGLER_BEGIN not in text:
+        return False
+    trimmed = text.replace(_WRANGLER_BEGIN + ";", "", 1).replace("COMMIT;", "", 1)
+    return _WRANGLER_BEGIN in trimmed
+
+
+def _transaction_text_left(text: str) -> list[tuple[int, str]]:
+    """Each `BEGIN TRANSACTION` wrangler's trim leaves in `text`: (line, where it is)."""
+    removed = text.find(_WRANGLER_BEGIN + ";")
+    tokens = list(tokenize(text))
+    left = []
+    at = text.find(_WRANGLER_BEGIN)
+    while at != -1:
+        if at != removed:
+            left.append((text.count("\n", 0, at) + 1, _transaction_text_place(text, at, tokens)))
+        at = text.find(_WRANGLER_BEGIN, at + 1)
+    return left
+
+
+def _transaction_text_place(text: str, at: int, tokens: Sequence[Token]) -> str:
+    token = next((t for t in tokens if t.offset <= at < t.offset + len(t.text)), None)
+    if token is not None and token.kind == "comment":
+        return "in a comment"
+    if token is not None and token.kind == "string":
+        return "in a string"
+    if token is not None and token.kind == "ident":
+        return "in a quoted name"
+    if text.startswith(_WRANGLER_BEGIN + ";", at):
+        return "a second `BEGIN TRANSACTION;`"
+    return "not written exactly `BEGIN TRANSACTION;`"
 
 
 def _lint_rebuild_with_cascading_children(file: SqlFile, schema: Schema) -> list[str]:

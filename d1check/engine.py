@@ -487,6 +487,15 @@ class D1Database:
         finally:
             self._where = ("<sql>", None)
 
+    def run_statement(self, statement: Statement, *, source: str) -> None:
+        """Run one statement of a migration file in the transaction already open, as `run` runs
+        each of its statements (D1's refusals; `SQLError` with the file and line). A statement
+        that fails leaves nothing; the transaction stays open unless the statement ended it."""
+        try:
+            self._run_one(statement, source)
+        finally:
+            self._where = ("<sql>", None)
+
     def _release(self, source: str) -> None:
         """End a run inside `trial()` as COMMIT would end it, keeping the outer transaction."""
         if self.connection.status(apsw.SQLITE_DBSTATUS_DEFERRED_FKS)[0]:

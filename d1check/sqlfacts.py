@@ -190,3 +190,54 @@ def _pragma(ws: list[Word]) -> list[Effect]:
     assigns = i < len(ws) and ws[i].value in ("=", "(")
     value = ws[i + 1].value if assigns and i + 1 < len(ws) else ""
     return [Effect("pragma", name.lower(), value if assigns else "")]
+
+
+_CREATED_KINDS = frozenset({"TABLE", "INDEX", "VIEW", "TRIGGER"})
+
+
+@dataclass(frozen=True)
+class Created:
+    """What a CREATE statement creates: its kind (TABLE, INDEX, VIEW, TRIGGER), its name, and
+    whether it is guarded with IF NOT EXISTS."""
+
+    kind: str
+    name: str
+    if_not_exists: bool
+
+
+def created(statement: Statement | str) -> Created | None:
+    """The object a `CREATE [TEMP] [UNIQUE | VIRTUAL] TABLE|INDEX|VIEW|TRIGGER` statement
+    creates; None for any other statement."""
+    sql = statement.sql if isinstance(statement, Statement) else statement
+    if first_keywords(sql, 1) != ("CREATE",):
+        return None
+    ws = list(_words(sql))
+    i = 1
+    if i < len(ws) and ws[i].value in ("TEMP", "TEMPORARY"):
+        i += 1
+    if i < len(ws) and ws[i].value in ("UNIQUE", "VIRTUAL"):
+        i += 1
+    if i >= len(ws) or ws[i].value not in _CREATED_KINDS:
+        return None
+    kind = ws[i].value
+    guarded = [w.value for w in ws[i + 1 : i + 4]] == ["IF", "NOT", "EXISTS"]
+    name, _ = _name(ws, i + (4 if guarded else 1))
+    return Created(kind, name, guarded)
+
+
+def drops_if_exists(statement: Statement | str) -> bool:
+    """Whether a `DROP TABLE|INDEX|VIEW|TRIGGER` statement is guarded with IF EXISTS."""
+    sql = statement.sql if isinstance(statement, Statement) else statement
+    ws = list(_words(sql))
+    return [w.value for w in ws[2:4]] == ["IF", "EXISTS"]
+
+
+def guards_conflicts(statement: Statement | str) -> bool:
+    """Whether an INSERT skips or replaces rows whose key is already there (`OR IGNORE`,
+    `OR REPLACE`, `REPLACE INTO`, `ON CONFLICT`)."""
+    sql = statement.sql if isinstance(statement, Statement) else statement
+    values = [w.value for w in _words(sql)]
+    head = values[: values.index("INTO")] if "INTO" in values else values
+    if "IGNORE" in head or "REPLACE" in head:
+        return True
+    return any(values[i : i + 2] == ["ON", "CONFLICT"] for i in range(len(values) - 1))

@@ -444,23 +444,24 @@ IDEMPOTENT_BASE = {
 def _idempotent_result(
     tmp_path: Path, migration: str, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[checks.CheckResult, int]:
-    """The idempotency result of `migration` and how many times the check ran it again."""
+    """The idempotency result of `migration` and how many times the check ran it again (the
+    second run is one `trial()`)."""
     history = project(tmp_path, IDEMPOTENT_BASE | {"migrations/0002_step.sql": migration})
     history.run_to(1)
     again = 0
-    check, run = checks.CHECKS["idempotent"], D1Database.run
+    check, trial = checks.CHECKS["idempotent"], D1Database.trial
 
-    def counting_run(db: D1Database, *args: Any, **kwargs: Any) -> None:
+    def counting_trial(db: D1Database) -> Any:
         nonlocal again
         again += 1
-        run(db, *args, **kwargs)
+        return trial(db)
 
     def counted(applied: checks.Applied) -> checks.CheckResult:
-        monkeypatch.setattr(D1Database, "run", counting_run)
+        monkeypatch.setattr(D1Database, "trial", counting_trial)
         try:
             return check(applied)
         finally:
-            monkeypatch.setattr(D1Database, "run", run)
+            monkeypatch.setattr(D1Database, "trial", trial)
 
     monkeypatch.setitem(checks.CHECKS, "idempotent", counted)
     return history.results(history.migrations.find("0002"))["idempotent"], again

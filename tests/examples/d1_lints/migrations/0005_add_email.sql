@@ -1,3 +1,2 @@
--- d1check: not-idempotent SQLite has no ADD COLUMN IF NOT EXISTS
 ALTER TABLE people ADD COLUMN email TEXT;
 CREATE INDEX IF NOT EXISTS idx_people_email ON people(email);

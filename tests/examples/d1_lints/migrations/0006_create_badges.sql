@@ -1,0 +1,5 @@
+CREATE TABLE IF NOT EXISTS badges (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER REFERENCES people(id) ON DELETE CASCADE,
+    label TEXT
+);

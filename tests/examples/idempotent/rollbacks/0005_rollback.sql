@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS idx_colours_hex;
+ALTER TABLE colours DROP COLUMN hex;

@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS idx_colours_rank;
+ALTER TABLE colours DROP COLUMN rank;

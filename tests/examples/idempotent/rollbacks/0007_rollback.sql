@@ -1,0 +1,3 @@
+ALTER TABLE sizes DROP COLUMN label_id;
+DROP INDEX IF EXISTS labels_name_unique;
+DROP TABLE IF EXISTS labels;

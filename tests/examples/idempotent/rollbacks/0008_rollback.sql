@@ -1,0 +1,1 @@
+DELETE FROM labels WHERE name IN ('sale', 'new', 'clearance');

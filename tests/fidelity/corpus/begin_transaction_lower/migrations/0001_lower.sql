@@ -1,0 +1,3 @@
+begin transaction;
+CREATE TABLE a (id INTEGER PRIMARY KEY);
+commit;
