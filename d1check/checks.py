@@ -526,7 +526,7 @@ def check_idempotent(applied: Applied) -> CheckResult:
         )
         second = state_after(db, [policy.tracking_table], applied.after, ran)
         pending = _deferred_violations(db)
-    return _judge_second_run(applied.after, second, reruns, migration, pending)
+    return _judge_second_run(applied.after, second, reruns, migration, pending, policy)
 
 
 _NO_IDEMPOTENT_FORM = {
@@ -604,7 +604,12 @@ def _deferred_violations(db: D1Database) -> bool:
 
 
 def _judge_second_run(
-    first: State, second: State, reruns: Sequence[_Rerun], migration: Migration, pending: bool
+    first: State,
+    second: State,
+    reruns: Sequence[_Rerun],
+    migration: Migration,
+    pending: bool,
+    policy: Policy,
 ) -> CheckResult:
     diffs = diff_schemas(first.schema, second.schema)
     changed = [t for t, rows in first.rows.items() if second.rows.get(t) != rows]
@@ -621,9 +626,10 @@ def _judge_second_run(
         )
     note = _passed_over_note(reruns, migration)
     if not findings:
-        return passed("idempotent", note)
+        return noted("idempotent", note.removeprefix("note: ")) if note else passed("idempotent")
     head = f"{migration.path}: applying the migration a second time fails or changes the database:"
-    return failed("idempotent", "\n".join([head, *findings, *([note] if note else [])]))
+    hint = _baseline_hint(policy)
+    return failed("idempotent", "\n".join([head, *findings, *([note] if note else [])]) + hint)
 
 
 def _first_words(statement: Statement, width: int = 60) -> str:
@@ -1053,7 +1059,7 @@ def check_d1(applied: Applied) -> CheckResult:
     migration = applied.migration
     if not migration.file.statements:
         return _no_statements(migration)
-    findings = lint_d1(migration.file, applied.before.schema)
+    findings = lint_d1(migration.file, applied.before.schema, hazards=not migration.shipped)
     if migration.rollback is not None and applied.after is not None:
         findings += lint_d1(migration.rollback, applied.after.schema)
     error = applied.empty_error or applied.error
@@ -1066,6 +1072,10 @@ def check_d1(applied: Applied) -> CheckResult:
     )
     if findings:
         return failed("d1", "\n".join(findings), warnings)
+    if migration.shipped:
+        hazards = lint_hazards(migration.file, applied.before.schema)
+        if hazards:
+            return replace(noted("d1", "(shipped) " + "\n".join(hazards)), warnings=tuple(warnings))
     return passed("d1", warnings=warnings)
 
 
@@ -1104,16 +1114,25 @@ def file_warnings(file: SqlFile) -> list[str]:
 _Lint = Callable[[SqlFile, Schema], list[str]]
 
 
-def lint_d1(file: SqlFile, schema: Schema) -> list[str]:
-    """Every D1 rule `file` breaks, as `path:line: what — fix`; `schema` is the state before."""
+def lint_d1(file: SqlFile, schema: Schema, *, hazards: bool = True) -> list[str]:
+    """Every D1 rule `file` breaks, as `path:line: what — fix`; `schema` is the state before.
+
+    The refusals (what D1 or wrangler refuses) always; with `hazards`, also the rules about rows
+    that D1 loses silently (`lint_hazards`), which matter for migrations yet to run."""
     rules: tuple[_Lint, ...] = (
         _lint_transactions,
-        _lint_foreign_keys_pragma,
         _lint_unterminated,
         _lint_several_transactions,
-        _lint_rebuild_with_cascading_children,
         _lint_drop_column,
     )
+    found = [finding for rule in rules for finding in rule(file, schema)]
+    return found + lint_hazards(file, schema) if hazards else found
+
+
+def lint_hazards(file: SqlFile, schema: Schema) -> list[str]:
+    """Table rebuilds that lose child rows on D1 (whose DROP TABLE fires foreign-key actions,
+    `PRAGMA foreign_keys = OFF` or not)."""
+    rules: tuple[_Lint, ...] = (_lint_foreign_keys_pragma, _lint_rebuild_with_cascading_children)
     return [finding for rule in rules for finding in rule(file, schema)]
 
 

@@ -182,3 +182,56 @@ def test_a_shipped_migration_with_no_statement_is_a_note(
         ["migrations/0005_placeholder.sql::d1: (shipped) *: no SQL statement*"]
     )
     assert "failed" not in result.stdout.lines[-1]
+
+
+REBUILD_USERS = (
+    "PRAGMA foreign_keys = OFF;\n"
+    "CREATE TABLE users_new (id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT,"
+    " created_at TEXT);\n"
+    "INSERT INTO users_new SELECT id, email, name, created_at FROM users;\n"
+    "DROP TABLE users;\n"
+    "ALTER TABLE users_new RENAME TO users;\n"
+)
+
+
+def add_cascading_child(history: Path) -> None:
+    (history / "migrations" / "0005_sessions.sql").write_text(
+        "CREATE TABLE sessions (id TEXT PRIMARY KEY,"
+        " user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE);\n"
+    )
+
+
+def test_a_rebuild_that_loses_child_rows_fails_d1_when_new(
+    pytester: pytest.Pytester, history: Path
+) -> None:
+    add_cascading_child(history)
+    baseline(history)
+    (history / "migrations" / "0006_rebuild_users.sql").write_text(REBUILD_USERS)
+    outcome, text = outcomes(pytester)["migrations/0006_rebuild_users.sql::d1"]
+    assert outcome == "failed"
+    assert "sessions (ON DELETE CASCADE)" in text
+
+
+def test_a_shipped_rebuild_that_lost_child_rows_is_a_note(
+    pytester: pytest.Pytester, history: Path
+) -> None:
+    add_cascading_child(history)
+    (history / "migrations" / "0006_rebuild_users.sql").write_text(REBUILD_USERS)
+    baseline(history)
+    result = pytester.runpytest(*INNER)
+    assert result.parseoutcomes().get("failed", 0) == 0
+    result.stdout.fnmatch_lines(
+        ["migrations/0006_rebuild_users.sql::d1: (shipped) *sessions (ON DELETE CASCADE)*"]
+    )
+
+
+def test_a_passed_over_add_column_is_a_note(pytester: pytest.Pytester, history: Path) -> None:
+    baseline(history)
+    (history / "migrations" / "0005_add_bio.sql").write_text(
+        "ALTER TABLE users ADD COLUMN bio TEXT;\n"
+        "CREATE INDEX IF NOT EXISTS users_bio ON users(bio);\n"
+    )
+    result = pytester.runpytest(*INNER, "-k", "0005")
+    result.stdout.fnmatch_lines(
+        ["migrations/0005_add_bio.sql::idempotent: *is safe to apply again only under atomic*"]
+    )
