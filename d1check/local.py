@@ -49,7 +49,8 @@ def local_database_path(config: Config, family: Family) -> Path:
             else Path(f".d1check/{family.name}.sqlite")
         )
         return config.root / name
-    return config.root / MINIFLARE_DIR / miniflare_file_name(local_id(database))
+    folder = family.folder or config.root
+    return folder / MINIFLARE_DIR / miniflare_file_name(local_id(database))
 
 
 @dataclass(frozen=True)

@@ -297,11 +297,62 @@ def test_families_have_their_own_dirs_tables_and_databases(tmp_path: Path) -> No
         config.family("nope")
 
 
-def test_default_family_holds_every_top_level_database(tmp_path: Path) -> None:
+def test_each_binding_is_a_family_of_its_own(tmp_path: Path) -> None:
     config = load(tmp_path, {"wrangler.toml": TWO_BINDINGS})
-    assert [d.binding for d in config.default_family.databases] == ["DB", "AUDIT"]
-    local = config.local_database()
-    assert local is not None and local.binding == "DB"
+    assert list(config.families) == ["db", "audit"]
+    db, audit = config.family("db"), config.family("audit")
+    assert [d.database_name for d in db.databases] == ["app-dev"]
+    assert [d.database_name for d in db.environment_databases] == ["app-staging"]
+    assert (db.migrations_dir, db.tracking_table) == (tmp_path / "db/migrations", "schema_history")
+    assert [d.database_name for d in audit.databases] == ["audit"]
+    assert (audit.migrations_dir, audit.tracking_table) == (tmp_path / "migrations", "d1_migrations")
+    assert (db.rollbacks_dir, audit.rollbacks_dir) == (
+        tmp_path / "rollbacks/db",
+        tmp_path / "rollbacks/audit",
+    )
+    local = config.local_database("audit")
+    assert local is not None and local.binding == "AUDIT"
+
+
+def test_bindings_sharing_a_directory_share_a_family(tmp_path: Path) -> None:
+    text = (
+        '[[d1_databases]]\nbinding = "A"\ndatabase_name = "a"\n'
+        '[[d1_databases]]\nbinding = "B"\ndatabase_name = "b"\nmigrations_dir = "./migrations/"\n'
+    )
+    config = load(tmp_path, {"wrangler.toml": text})
+    assert list(config.families) == ["default"]
+    assert [d.binding for d in config.default_family.databases] == ["A", "B"]
+    assert config.rollbacks_dir == tmp_path / "rollbacks"
+
+
+def test_one_database_under_two_families_is_refused(tmp_path: Path) -> None:
+    text = (
+        '[[d1_databases]]\nbinding = "DB"\ndatabase_name = "app"\ndatabase_id = "id-1"\n'
+        '[[d1_databases]]\nbinding = "OTHER"\ndatabase_name = "app-again"\n'
+        'database_id = "id-1"\nmigrations_dir = "other"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, {"wrangler.toml": text})
+    message = str(info.value)
+    assert "database 'app' is both binding 'DB'" in message
+    assert "binding 'OTHER'" in message and "(migrations other)" in message
+    assert "ambiguous" in message and "[tool.d1check.families.NAME]" in message
+
+
+def test_one_migrations_dir_for_several_families_is_refused(tmp_path: Path) -> None:
+    files = {"wrangler.toml": TWO_BINDINGS, **pyproject('migrations_dir = "sql"')}
+    with pytest.raises(ConfigError, match=r"migrations_dir is one directory.*DB → .*db/migrations"):
+        load(tmp_path, files)
+
+
+def test_clients_belong_to_the_family_that_names_their_databases(tmp_path: Path) -> None:
+    text = TWO_BINDINGS + '[env.acme]\n[[env.acme.d1_databases]]\nbinding = "AUDIT"\n'
+    text += 'database_name = "acme-db"\ndatabase_id = "id-acme"\n'
+    files = {"wrangler.toml": text, "config/clients.json": json.dumps(CLIENTS)}
+    config = load(tmp_path, files)
+    assert [f.name for f in config.families.values() if f.clients] == ["audit"]
+    with pytest.raises(ConfigError, match=r"several families \(db, audit\).*match none of them"):
+        load(tmp_path / "x", files | {"wrangler.toml": TWO_BINDINGS})
 
 
 def test_unknown_family_key(tmp_path: Path) -> None:
@@ -349,8 +400,10 @@ def test_environments_are_lists_of_names(tmp_path: Path) -> None:
     assert config.environments == {"canary": ("acme", "db-2")}
     with pytest.raises(ConfigError, match=r"canary: expected a list of strings"):
         load(tmp_path / "x", pyproject('[tool.d1check.environments]\ncanary = "acme"'))
-    with pytest.raises(ConfigError, match=r"'production' is built in"):
-        load(tmp_path / "y", pyproject('[tool.d1check.environments]\nproduction = ["a"]'))
+    with pytest.raises(ConfigError, match=r"'local' is built in"):
+        load(tmp_path / "y", pyproject('[tool.d1check.environments]\nlocal = ["a"]'))
+    declared = load(tmp_path / "z", pyproject('[tool.d1check.environments]\nproduction = ["a"]'))
+    assert declared.environments == {"production": ("a",)}
 
 
 def test_a_name_may_mean_only_one_thing(tmp_path: Path) -> None:
