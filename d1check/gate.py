@@ -416,7 +416,11 @@ def _run(
 
     try:
         families = {
-            f: discover(config.family(f).migrations_dir, config.family(f).rollbacks_dir)
+            f: discover(
+                config.family(f).migrations_dir,
+                config.family(f).rollbacks_dir,
+                config.family(f).migrations_pattern,
+            )
             for f in {t.family for t in targets}
         }
         expected = {f: Expected(m, config.family(f).tracking_table) for f, m in families.items()}

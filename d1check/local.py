@@ -111,7 +111,7 @@ def pending_migrations(
 
 def plan_local(config: Config, family: Family) -> LocalPlan:
     """Read the local database of `family` and list its pending migrations."""
-    migrations = discover(family.migrations_dir, family.rollbacks_dir)
+    migrations = discover(family.migrations_dir, family.rollbacks_dir, family.migrations_pattern)
     path = local_database_path(config, family)
     style = TrackingStyle(family.tracking_table_for(family.local_database))
     applied: list[str] = []

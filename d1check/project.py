@@ -31,8 +31,14 @@ def _bad_names(migrations: MigrationSet) -> list[str]:
         "    fix: rename it with the next free number, e.g. "
         f"{_next_number(migrations)}_{_slug(m.name)}.sql"
         for m in migrations.migrations
-        if not _GOOD_NAME.match(m.file_name)
+        if not _GOOD_NAME.match(_named_part(m.file_name))
     ]
+
+
+def _named_part(file_name: str) -> str:
+    """What carries the number: the file name, or a nested path's first folder (`0003_x/…`)."""
+    head, nested, _ = file_name.partition("/")
+    return f"{head}.sql" if nested else file_name
 
 
 def _numbering(migrations: MigrationSet) -> list[str]:

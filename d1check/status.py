@@ -92,7 +92,9 @@ def project_status(
     """Status of every local and remote database (of `family`, when given)."""
     families = [config.family(family)] if family else list(config.families.values())
     wanted = {f.name for f in families}
-    sets = {f.name: discover(f.migrations_dir, f.rollbacks_dir) for f in families}
+    sets = {
+        f.name: discover(f.migrations_dir, f.rollbacks_dir, f.migrations_pattern) for f in families
+    }
     expected = {n: Expected(s, config.family(n).tracking_table) for n, s in sets.items()}
     rows = [local_status(config, f, sets[f.name]) for f in families]
     resolved, targets = _remote_targets(config, wanted)
@@ -288,7 +290,7 @@ def load_source(
         path = config.root / spec
     if path.is_file():
         return _file_source(path, family)
-    migrations = discover(family.migrations_dir, family.rollbacks_dir)
+    migrations = discover(family.migrations_dir, family.rollbacks_dir, family.migrations_pattern)
     if _is_version(spec, migrations):
         return _version_source(spec, migrations, family)
     if spec == "local":

@@ -348,7 +348,7 @@ def hash_(root: Path, family: str | None) -> None:
     config = _config(root)
     families = [config.family(family)] if family else list(config.families.values())
     for fam in families:
-        path = write_sums(discover(fam.migrations_dir, fam.rollbacks_dir))
+        path = write_sums(discover(fam.migrations_dir, fam.rollbacks_dir, fam.migrations_pattern))
         count = len(read_sums(path).files)
         click.echo(f"wrote {_rel(path, config.root)} ({count} files)")
 
