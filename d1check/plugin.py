@@ -161,9 +161,7 @@ def _wrangler_lines(project: Config) -> list[str]:
     below = " (found in a subfolder: the root has none)" if project.found_below else ""
     for wrangler in project.wranglers:
         ignored = ", ".join(p.name for p in wrangler.ignored)
-        note = (
-            f"; {ignored} ignored, as wrangler reads {wrangler.path.name} first" if ignored else ""
-        )
+        note = f"; {ignored} ignored: wrangler reads {wrangler.path.name} first" if ignored else ""
         rel = _relative(wrangler.path, project.root)
         lines.append(f"d1check: wrangler config {rel}{below}{note}")
     return lines
@@ -286,7 +284,8 @@ class CheckItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"{self.path.stem}::{self.name}"
+        label = self.migration.removesuffix(".sql") if self.migration else self.path.stem
+        return self.path, 0, f"{label}::{self.name}"
 
 
 _GATE_LINES = pytest.StashKey[list[str]]()

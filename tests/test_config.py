@@ -305,7 +305,10 @@ def test_each_binding_is_a_family_of_its_own(tmp_path: Path) -> None:
     assert [d.database_name for d in db.environment_databases] == ["app-staging"]
     assert (db.migrations_dir, db.tracking_table) == (tmp_path / "db/migrations", "schema_history")
     assert [d.database_name for d in audit.databases] == ["audit"]
-    assert (audit.migrations_dir, audit.tracking_table) == (tmp_path / "migrations", "d1_migrations")
+    assert (audit.migrations_dir, audit.tracking_table) == (
+        tmp_path / "migrations",
+        "d1_migrations",
+    )
     assert (db.rollbacks_dir, audit.rollbacks_dir) == (
         tmp_path / "rollbacks/db",
         tmp_path / "rollbacks/audit",

@@ -1,0 +1,159 @@
+"""Project layouts as users have them: several databases in one wrangler config, a wrangler config
+in a subfolder, nested (ORM) migrations, a byte-order mark, two config files side by side."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from d1check.checks import CHECK_NAMES
+
+EXAMPLES = Path(__file__).parent / "examples"
+INNER = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+
+
+def use_example(pytester: pytest.Pytester, name: str) -> Path:
+    shutil.copytree(EXAMPLES / name, pytester.path, dirs_exist_ok=True)
+    return pytester.path
+
+
+def nodeids(result: pytest.RunResult) -> list[str]:
+    reports = result.reprec.getreports("pytest_runtest_logreport")  # type: ignore[attr-defined]
+    return [r.nodeid for r in reports if r.when == "call"]
+
+
+def items(directory: str, *names: str) -> list[str]:
+    ids = [f"{directory}::sequence", f"{directory}::checksums"]
+    return ids + [f"{directory}/{n}::{check}" for n in names for check in CHECK_NAMES]
+
+
+# -- several databases in one wrangler config ---------------------------------------------------
+
+
+def test_two_databases_are_two_families_each_collected(pytester: pytest.Pytester) -> None:
+    use_example(pytester, "two_databases")
+    result = pytester.runpytest(*INNER, "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.OK
+    expected = items("analytics/migrations", "0001_create_events.sql")
+    expected += items("migrations", "0001_create_users.sql", "0002_create_sessions.sql")
+    result.stdout.fnmatch_lines(expected, consecutive=True)
+    result.stdout.no_fnmatch_line("*analytics/migrations/0001_create_users*")
+
+
+def test_two_databases_each_checked_with_its_own_rollbacks(pytester: pytest.Pytester) -> None:
+    use_example(pytester, "two_databases")
+    result = pytester.runpytest(*INNER, "-rs")
+    result.stdout.fnmatch_lines(
+        [
+            "d1check: family db: migrations (tracking table d1_migrations)",
+            "d1check: family analytics: analytics/migrations (tracking table analytics_migrations)",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert "analytics/migrations/0001_create_events.sql::rollback" in nodeids(result)
+
+
+def test_a_database_claimed_by_two_families_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    project = use_example(pytester, "two_databases")
+    wrangler = project / "wrangler.toml"
+    wrangler.write_text(wrangler.read_text().replace('"ANALYTICS_ID"', '"APP_ID"'))
+    result = pytester.runpytest(*INNER)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*database 'app' is both binding 'DB'*ambiguous*"])
+    result.stderr.no_fnmatch_line("*Traceback*")
+
+
+# -- a wrangler config in a subfolder -----------------------------------------------------------
+
+
+def test_a_config_in_a_subfolder_is_found_and_checked(pytester: pytest.Pytester) -> None:
+    use_example(pytester, "subfolder_project")
+    result = pytester.runpytest(*INNER)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert "services/api/migrations/0001_create_orders.sql::rollback" in nodeids(result)
+    assert not [i for i in nodeids(result) if "node_modules" in i]
+    result.stdout.fnmatch_lines(
+        [
+            "d1check: wrangler config services/api/wrangler.toml (found in a subfolder*",
+            "d1check: family default: services/api/migrations (tracking table d1_migrations)",
+        ]
+    )
+
+
+def test_no_search_below_a_root_with_its_own_migrations(pytester: pytest.Pytester) -> None:
+    project = use_example(pytester, "subfolder_project")
+    (project / "migrations").mkdir()
+    result = pytester.runpytest(*INNER)
+    assert nodeids(result) == ["migrations::sequence", "migrations::checksums"]
+
+
+def test_a_migrations_folder_of_subfolders_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    project = use_example(pytester, "nested_pattern")
+    wrangler = project / "wrangler.toml"
+    wrangler.write_text(wrangler.read_text().replace("migrations_pattern", "# migrations_pattern"))
+    result = pytester.runpytest(*INNER)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*migrations: no *.sql migrations in the folder itself, but its subfolders hold "
+            "migrations/0000_init/migration.sql, *set migrations_pattern = "
+            '"migrations/*/migration.sql"*'
+        ]
+    )
+
+
+# -- wrangler's migrations_pattern --------------------------------------------------------------
+
+
+def test_nested_migrations_are_collected_as_wrangler_names_them(pytester: pytest.Pytester) -> None:
+    use_example(pytester, "nested_pattern")
+    result = pytester.runpytest(*INNER, "-rs")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    expected = items("migrations", "0000_init/migration.sql", "0001_add_tags/migration.sql")
+    assert nodeids(result) == expected
+    result.stdout.fnmatch_lines(["d1check: family default: migrations (migrations_pattern */*"])
+
+
+def test_a_nested_migration_without_its_rollback_fails(pytester: pytest.Pytester) -> None:
+    project = use_example(pytester, "nested_pattern")
+    (project / "rollbacks" / "0001_rollback.sql").unlink()
+    result = pytester.runpytest(*INNER)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*_ 0001_add_tags/migration::rollback _*",
+            "d1check rollback: migrations/0001_add_tags/migration.sql: no rollback file",
+            "fix: write rollbacks/0001_rollback.sql, *",
+        ]
+    )
+
+
+# -- reading wrangler configs as wrangler does --------------------------------------------------
+
+
+def test_a_wrangler_toml_with_a_byte_order_mark_is_read(pytester: pytest.Pytester) -> None:
+    project = use_example(pytester, "wrangler_project")
+    wrangler = project / "wrangler.toml"
+    wrangler.write_bytes(b"\xef\xbb\xbf" + wrangler.read_bytes())
+    result = pytester.runpytest(*INNER)
+    assert result.ret == pytest.ExitCode.OK, result.stderr.str()
+    assert "db/migrations/0001_create_orders.sql::applies" in nodeids(result)
+
+
+def test_wrangler_jsonc_wins_over_toml_and_the_header_says_so(pytester: pytest.Pytester) -> None:
+    project = use_example(pytester, "wrangler_project")
+    (project / "wrangler.jsonc").write_text(
+        '{\n  // read first by wrangler\n  "d1_databases": [\n'
+        '    {"binding": "DB", "database_name": "shop", "migrations_dir": "sql"},\n  ],\n}\n'
+    )
+    shutil.copytree(project / "db/migrations", project / "sql")
+    (project / "sql" / "0001_create_orders.sql").rename(project / "sql" / "0001_orders.sql")
+    result = pytester.runpytest(*INNER)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        ["d1check: wrangler config wrangler.jsonc; wrangler.toml ignored: wrangler reads *"]
+    )
+    applied = [i for i in nodeids(result) if i.endswith("::applies")]
+    assert applied == ["sql/0001_orders.sql::applies", "sql/0002_create_order_lines.sql::applies"]
