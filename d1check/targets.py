@@ -99,10 +99,10 @@ def resolve_targets(config: Config, name: str) -> Resolution:
     )
 
 
-def describe(resolution: Resolution) -> str:
-    """What a name resolves to, per family: `family default: a, b; family analytics: c`."""
+def describe(targets: Iterable[Target]) -> str:
+    """Targets per family: `family db: app, app-eu; family analytics: analytics`."""
     by_family: dict[str, list[str]] = {}
-    for target in resolution.targets:
+    for target in targets:
         by_family.setdefault(target.family, []).append(target.name)
     parts = [f"family {f}: {', '.join(names)}" for f, names in by_family.items()]
     return "; ".join(parts) or "no databases"

@@ -6,9 +6,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import httpcore  # noqa: F401  (imported once: pytester's in-process runs restore sys.modules)
 import pytest
+from click.testing import CliRunner
 
+import d1check.gate
+import d1check.plugin  # noqa: F401  (likewise)
 from d1check.checks import CHECK_NAMES
+from d1check.cli import cli
+from d1check.testing import D1Emulator
 
 EXAMPLES = Path(__file__).parent / "examples"
 INNER = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
@@ -157,3 +163,64 @@ def test_wrangler_jsonc_wins_over_toml_and_the_header_says_so(pytester: pytest.P
     )
     applied = [i for i in nodeids(result) if i.endswith("::applies")]
     assert applied == ["sql/0001_orders.sql::applies", "sql/0002_create_order_lines.sql::applies"]
+
+
+# -- applying: each database receives only its own family's migrations -------------------------
+
+
+def test_production_applies_each_family_only_to_its_own_database(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = use_example(pytester, "two_databases")
+    with D1Emulator(tmp_path / "emulator", token="tok-layouts") as emu:
+        app, analytics = emu.create_database("app"), emu.create_database("analytics")
+        wrangler = project / "wrangler.toml"
+        text = wrangler.read_text().replace("APP_ID", app).replace("ANALYTICS_ID", analytics)
+        wrangler.write_text(text)
+        monkeypatch.setenv("D1CHECK_API_BASE", emu.url)
+        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", emu.token)
+        monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", emu.account_id)
+        dry = pytester.runpytest(*INNER, "--api-budget=none", "--apply=production", "--dry-run")
+        dry.stdout.fnmatch_lines(
+            ["d1check: production → family db: app; family analytics: analytics"]
+        )
+        assert tables(emu, app) == tables(emu, analytics) == []
+        result = pytester.runpytest(*INNER, "--api-budget=none", "--apply=production", "--yes")
+        assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+        result.stdout.fnmatch_lines(
+            [
+                "d1check: production → family db: app; family analytics: analytics",
+                "*app: applied 0002_create_sessions",
+                "*analytics: applied 0001_create_events",
+            ]
+        )
+        assert tables(emu, app) == ["d1_migrations", "sessions", "users"]
+        assert tables(emu, analytics) == ["analytics_migrations", "events"]
+        assert applied(emu, app, "d1_migrations") == [
+            "0001_create_users.sql",
+            "0002_create_sessions.sql",
+        ]
+        assert applied(emu, analytics, "analytics_migrations") == ["0001_create_events.sql"]
+
+
+def tables(emu: D1Emulator, db_id: str) -> list[str]:
+    rows = emu.sql(db_id, "SELECT name FROM sqlite_schema WHERE type = 'table'")
+    names = (str(r["name"]) for r in rows)
+    return sorted(n for n in names if not n.startswith(("sqlite_", "_cf", "_d1check", "_schema")))
+
+
+def applied(emu: D1Emulator, db_id: str, table: str) -> list[str]:
+    return [str(r["name"]) for r in emu.sql(db_id, f'SELECT name FROM "{table}" ORDER BY id')]
+
+
+def test_status_shows_what_each_name_resolves_to_per_family(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = use_example(pytester, "two_databases")
+    monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
+    result = CliRunner().invoke(cli, ["status", "--root", str(project)])
+    assert result.exit_code == 0, result.output
+    assert "production → family db: app; family analytics: analytics" in result.output
+    assert "staging: not configured" in result.output
+    rows = [line.split()[:3] for line in result.output.splitlines() if "local:" in line]
+    assert rows == [["db", "local", "local:db"], ["analytics", "local", "local:analytics"]]

@@ -143,7 +143,7 @@ def _show_status(status: ProjectStatus) -> None:
         if name.problem:
             click.echo(f"  {name.name}: not configured ({name.problem.splitlines()[0]})")
             continue
-        text = ", ".join(name.targets) or "no databases"
+        text = name.description
         skipped = f" (skipped: {', '.join(name.skipped)})" if name.skipped else ""
         click.echo(f"  {name.name} → {text}{skipped}")
     click.echo("")
