@@ -14,6 +14,7 @@ import d1check.gate
 import d1check.plugin  # noqa: F401  (likewise)
 from d1check.checks import CHECK_NAMES
 from d1check.cli import cli
+from d1check.discovery import discover
 from d1check.testing import D1Emulator
 
 EXAMPLES = Path(__file__).parent / "examples"
@@ -224,3 +225,28 @@ def test_status_shows_what_each_name_resolves_to_per_family(
     assert "staging: not configured" in result.output
     rows = [line.split()[:3] for line in result.output.splitlines() if "local:" in line]
     assert rows == [["db", "local", "local:db"], ["analytics", "local", "local:analytics"]]
+
+
+def test_nested_order_is_wranglers(tmp_path: Path) -> None:
+    """The order the real wrangler records (tests/fidelity/test_layouts_wrangler.py checks it)."""
+    expected = [
+        "0000_init/migration.sql",
+        "0001_add_tags/migration.sql",
+        "2_mid/migration.sql",
+        "0010_wide/migration.sql",
+        "10_later/migration.sql",
+        "notes/migration.sql",
+    ]
+    extra = ["0001_add_tags/extra.sql", ".cache/migration.sql", "deep/x/migration.sql"]
+    for name in [*reversed(expected), *extra]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("SELECT 1;\n")
+    found = discover(tmp_path, tmp_path / "none", "*/migration.sql").migrations
+    assert [m.file_name for m in found] == expected
+    assert [(m.name, m.version, m.number) for m in found[:3]] == [
+        ("0000_init/migration", "0000", 0),
+        ("0001_add_tags/migration", "0001", 1),
+        ("2_mid/migration", "2", 2),
+    ]
+    deep = discover(tmp_path, tmp_path / "none", "**/migration.sql").migrations
+    assert "deep/x/migration.sql" in [m.file_name for m in deep]
