@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -206,12 +207,10 @@ def load_wrangler_config(path: Path) -> WranglerConfig:
 # -- finding configs below a folder ---------------------------------------------------------
 
 
-def _skipped(name: str, norecursedirs: Iterable[str]) -> bool:
-    return (
-        name.startswith(".")
-        or name == "node_modules"
-        or any(fnmatch.fnmatch(name, pattern) for pattern in norecursedirs)
-    )
+def _skip_pattern(norecursedirs: Iterable[str]) -> re.Pattern[str]:
+    """One regular expression for hidden folders, `node_modules` and `norecursedirs`."""
+    patterns = [".*", "node_modules", *norecursedirs]
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns))
 
 
 def find_wrangler_configs(
@@ -224,24 +223,26 @@ def find_wrangler_configs(
 
     Hidden folders, `node_modules` and folders matching `norecursedirs` are not entered, nor the
     subfolders of a folder that holds a wrangler config (they are that project's own). One
-    `os.scandir` per folder visited; nothing is read but folder listings.
+    `os.scandir` per folder above the deepest level, three `stat`s per folder at it; nothing is
+    read but folder listings.
     """
-    patterns = tuple(norecursedirs)
+    patterns = _skip_pattern(norecursedirs)
     found: list[Path] = []
     level = _subfolders(root, patterns)[0]
     for remaining in range(depth, 0, -1):
         below: list[Path] = []
         for folder in level:
-            subfolders, config = _subfolders(folder, patterns)
-            if config is not None:
-                found.append(config)
-            elif remaining > 1:
-                below.extend(subfolders)
+            if remaining == 1:
+                config = find_wrangler_file(folder)
+            else:
+                subfolders, config = _subfolders(folder, patterns)
+                below.extend(subfolders if config is None else ())
+            found.extend([config] if config is not None else [])
         level = below
     return sorted(found)
 
 
-def _subfolders(folder: Path, patterns: tuple[str, ...]) -> tuple[list[Path], Path | None]:
+def _subfolders(folder: Path, patterns: re.Pattern[str]) -> tuple[list[Path], Path | None]:
     """The subfolders of `folder` worth entering, and the wrangler config it holds."""
     subfolders: list[Path] = []
     files: set[str] = set()
@@ -250,7 +251,7 @@ def _subfolders(folder: Path, patterns: tuple[str, ...]) -> tuple[list[Path], Pa
             for entry in entries:
                 if entry.name in WRANGLER_FILES and entry.is_file():
                     files.add(entry.name)
-                elif entry.is_dir(follow_symlinks=False) and not _skipped(entry.name, patterns):
+                elif entry.is_dir(follow_symlinks=False) and not patterns.match(entry.name):
                     subfolders.append(Path(entry.path))
     except OSError:
         return [], None

@@ -444,3 +444,59 @@ def test_missing_pattern_target_is_an_error(tmp_path: Path) -> None:
     config = load(tmp_path, pyproject('production_schema = "prod.sql"'))
     with pytest.raises(ConfigError, match=r"production_schema: 'prod.sql' does not exist"):
         config.production_schema_paths()
+
+
+# -- reading wrangler configs as wrangler does; finding them below the root ----------------------
+
+
+def test_wrangler_toml_with_a_byte_order_mark(tmp_path: Path) -> None:
+    (tmp_path / "wrangler.toml").write_bytes(b"\xef\xbb\xbf" + WRANGLER_TOML.encode())
+    config = load_config(tmp_path)
+    assert config.wrangler is not None and config.wrangler.account_id == "acc-top"
+
+
+def test_wrangler_configs_below_the_root(tmp_path: Path) -> None:
+    one = '[[d1_databases]]\nbinding = "DB"\ndatabase_name = "{}"\n'
+    files = {
+        "services/api/wrangler.toml": one.format("api"),
+        "services/api/nested/wrangler.toml": one.format("inside-a-project"),
+        "workers/cron/wrangler.jsonc": '{"d1_databases": [{"binding": "DB"}]}',
+        "a/b/c/wrangler.toml": one.format("deep-enough"),
+        "a/b/c/d/wrangler.toml": one.format("too-deep"),
+        "node_modules/pkg/wrangler.toml": one.format("a-dependency"),
+        ".hidden/wrangler.toml": one.format("hidden"),
+        "build/wrangler.toml": one.format("norecursedirs"),
+    }
+    config = load(tmp_path, files)
+    assert config.found_below
+    found = [w.path.relative_to(tmp_path).as_posix() for w in config.wranglers]
+    assert found == [
+        "a/b/c/wrangler.toml",
+        "services/api/wrangler.toml",
+        "workers/cron/wrangler.jsonc",
+    ]
+    assert list(config.families) == ["a/b/c", "services/api", "workers/cron"]
+    api = config.family("services/api")
+    assert api.migrations_dir == tmp_path / "services/api/migrations"
+    assert api.rollbacks_dir == tmp_path / "services/api/rollbacks"
+    assert load_config(tmp_path, norecursedirs=["services"]).family("a/b/c")
+    assert "services/api" not in load_config(tmp_path, norecursedirs=["serv*"]).families
+
+
+def test_no_search_when_the_root_has_config_or_migrations(tmp_path: Path) -> None:
+    files = {"app/wrangler.toml": '[[d1_databases]]\nbinding = "DB"\n', "migrations/.keep": ""}
+    assert load(tmp_path, files).wranglers == ()
+    assert load(tmp_path / "t", {**files, "migrations/.keep": "", **pyproject("")}).wranglers == ()
+
+
+def test_migrations_pattern_is_checked_as_wrangler_checks_it(tmp_path: Path) -> None:
+    entry = '[[d1_databases]]\nbinding = "DB"\n'
+    with pytest.raises(ConfigError, match=r"migrations_pattern .* without migrations_dir"):
+        load(tmp_path / "a", {"wrangler.toml": entry + 'migrations_pattern = "m/*/x.sql"\n'})
+    with pytest.raises(ConfigError, match=r"must start with 'db/' to match migrations_dir 'db'"):
+        text = entry + 'migrations_dir = "db"\nmigrations_pattern = "m/*/x.sql"\n'
+        load(tmp_path / "b", {"wrangler.toml": text})
+    text = entry + 'migrations_dir = "./db/"\nmigrations_pattern = "db/*/migration.sql"\n'
+    assert load(tmp_path / "c", {"wrangler.toml": text}).default_family.migrations_pattern == (
+        "*/migration.sql"
+    )
