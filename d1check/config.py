@@ -29,13 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from d1check.clients import Client, ClientRegistry, StagingDatabase, load_clients
 from d1check.errors import ConfigError
 from d1check.families import (
-    DatabaseGroup,
-    check_unambiguous,
+    DEFAULT_FAMILY,
+    DEFAULT_MIGRATIONS_DIR,
+    DEFAULT_ROLLBACKS_DIR,
+    DEFAULT_TRACKING_TABLE,
+    Family,
+    check_nested_migrations,
     database_groups,
-    group_names,
-    nested_sql_files,
+    implicit_families,
 )
 from d1check.wrangler import (
     DEFAULT_NORECURSEDIRS,
@@ -45,8 +49,6 @@ from d1check.wrangler import (
     find_wrangler_configs,
     find_wrangler_file,
     load_wrangler_config,
-    optional_str,
-    read_json,
     read_toml,
     type_name,
 )
@@ -66,10 +68,6 @@ __all__ = [
     "load_wrangler_config",
 ]
 
-DEFAULT_FAMILY = "default"
-DEFAULT_MIGRATIONS_DIR = "migrations"
-DEFAULT_ROLLBACKS_DIR = "rollbacks"
-DEFAULT_TRACKING_TABLE = "d1_migrations"
 DEFAULT_CLIENTS_FILE = "config/clients.json"
 RESERVED_NAMES = ("local", "staging", "production")
 DECLARABLE_NAMES = ("staging", "production")
@@ -96,75 +94,6 @@ _FAMILY_KEYS: dict[str, str] = {
     "binding": _STR,
     "clients": _BOOL,
 }
-
-
-@dataclass(frozen=True)
-class Client:
-    """One client database of the registry."""
-
-    id: str
-    name: str
-    database_name: str
-    database_id: str
-    active: bool
-
-
-@dataclass(frozen=True)
-class StagingDatabase:
-    """The `"staging"` entry of the client registry."""
-
-    database_name: str
-    database_id: str
-
-
-@dataclass(frozen=True)
-class ClientRegistry:
-    """`config/clients.json`: one database per client, plus an optional staging database."""
-
-    path: Path
-    clients: tuple[Client, ...]
-    staging: StagingDatabase | None
-
-
-@dataclass(frozen=True)
-class Family:
-    """Databases that share one migrations directory and tracking table."""
-
-    name: str
-    migrations_dir: Path
-    rollbacks_dir: Path
-    tracking_table: str
-    tracking_table_configured: bool
-    binding: str | None
-    clients: bool
-    databases: tuple[WranglerDatabase, ...]
-    environment_databases: tuple[WranglerDatabase, ...] = ()
-    migrations_pattern: str | None = None
-    """wrangler's `migrations_pattern` relative to `migrations_dir` (`*/migration.sql`); None
-    for wrangler's default, `*.sql`."""
-    wrangler: WranglerConfig | None = None
-    """The wrangler config the family's databases are entries of."""
-
-    @property
-    def local_database(self) -> WranglerDatabase | None:
-        """The wrangler entry whose local (miniflare) file is the family's local database."""
-        return self.databases[0] if self.databases else None
-
-    @property
-    def folder(self) -> Path | None:
-        """The folder of the family's wrangler config (where wrangler keeps `.wrangler/`)."""
-        return self.wrangler.folder if self.wrangler is not None else None
-
-    def tracking_table_for(self, database: WranglerDatabase | None) -> str:
-        """The tracking table of `database`: configured, else its `migrations_table`, else
-        `d1_migrations`; for a database with no wrangler entry (a client), the family's."""
-        if self.tracking_table_configured or database is None:
-            return self.tracking_table
-        return database.migrations_table or DEFAULT_TRACKING_TABLE
-
-    def owns(self, database: WranglerDatabase) -> bool:
-        """Whether a wrangler entry (top level or env) belongs to this family."""
-        return database in self.databases or database in self.environment_databases
 
 
 @dataclass(frozen=True)
@@ -306,60 +235,6 @@ def _tool_table(root: Path) -> tuple[Path | None, dict[str, Any]]:
     return path, table
 
 
-# -- clients --------------------------------------------------------------------------------
-
-
-def _required_str(entry: Mapping[str, Any], key: str, where: str) -> str:
-    value = optional_str(entry, key, where)
-    if not value:
-        raise ConfigError(f"{where}: missing {key!r}; every entry needs it")
-    return value
-
-
-def _client(entry: object, where: str) -> Client:
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: expected an object, got {type_name(entry)}")
-    active = entry.get("active", True)
-    if not isinstance(active, bool):
-        raise ConfigError(f"{where} active: expected a boolean, got {type_name(active)}")
-    client_id = _required_str(entry, "id", where)
-    return Client(
-        id=client_id,
-        name=optional_str(entry, "name", where) or client_id,
-        database_name=_required_str(entry, "database_name", where),
-        database_id=_required_str(entry, "database_id", where),
-        active=active,
-    )
-
-
-def load_clients(path: Path) -> ClientRegistry:
-    """Read a client registry: `{"clients": [{id, name, database_name, database_id, active}],
-    "staging": {database_name, database_id}}`."""
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f'{path}: expected an object with a "clients" list')
-    entries = data.get("clients", [])
-    if not isinstance(entries, list):
-        raise ConfigError(f"{path}: clients: expected a list, got {type_name(entries)}")
-    clients = tuple(_client(e, f"{path}: clients[{i}]") for i, e in enumerate(entries))
-    seen: set[str] = set()
-    for client in clients:
-        if client.id in seen:
-            raise ConfigError(f"{path}: client id {client.id!r} appears twice; ids must be unique")
-        seen.add(client.id)
-    staging = data.get("staging")
-    if staging is not None and not isinstance(staging, dict):
-        raise ConfigError(f"{path}: staging: expected an object, got {type_name(staging)}")
-    return ClientRegistry(path, clients, _staging(staging, f"{path}: staging"))
-
-
-def _staging(entry: Mapping[str, Any] | None, where: str) -> StagingDatabase | None:
-    if entry is None:
-        return None
-    name = _required_str(entry, "database_name", where)
-    return StagingDatabase(name, _required_str(entry, "database_id", where))
-
-
 # -- families declared in [tool.d1check.families] -------------------------------------------
 
 
@@ -461,147 +336,6 @@ def _check_families(families: Mapping[str, Family]) -> None:
             f"[tool.d1check.families]: families {', '.join(with_clients)} all set clients = true; "
             "the client registry belongs to one family"
         )
-
-
-# -- families without configuration ---------------------------------------------------------
-
-
-def _plain_family(root: Path, tool: Mapping[str, Any], has_clients: bool) -> Family:
-    """The one family of a project without a wrangler config."""
-    configured = tool.get("tracking_table")
-    return Family(
-        name=DEFAULT_FAMILY,
-        migrations_dir=root / tool.get("migrations_dir", DEFAULT_MIGRATIONS_DIR),
-        rollbacks_dir=root / tool.get("rollbacks_dir", DEFAULT_ROLLBACKS_DIR),
-        tracking_table=configured or DEFAULT_TRACKING_TABLE,
-        tracking_table_configured=bool(configured),
-        binding=None,
-        clients=has_clients,
-        databases=(),
-    )
-
-
-def _implicit_families(
-    root: Path,
-    tool: Mapping[str, Any],
-    wranglers: Sequence[WranglerConfig],
-    clients: ClientRegistry | None,
-    where: str,
-) -> dict[str, Family]:
-    if not wranglers:
-        return {DEFAULT_FAMILY: _plain_family(root, tool, clients is not None)}
-    groups = [g for w in wranglers for g in database_groups(w)]
-    if not groups:
-        return {DEFAULT_FAMILY: _plain_family(root, tool, clients is not None)}
-    check_unambiguous(groups, root)
-    if tool.get("migrations_dir") and len(groups) > 1:
-        raise ConfigError(_one_dir_for_several(groups, where))
-    names = group_names(groups, root)
-    owner = _clients_owner(groups, names, clients)
-    several = {w.path: sum(1 for g in groups if g.wrangler is w) > 1 for w in wranglers}
-    return {
-        name: _group_family(name, group, tool, several[group.wrangler.path], name == owner)
-        for name, group in zip(names, groups, strict=True)
-    }
-
-
-def _one_dir_for_several(groups: Sequence[DatabaseGroup], where: str) -> str:
-    found = "; ".join(
-        f"{', '.join(sorted({d.binding for d in g.entries}))} → {g.migrations_dir}" for g in groups
-    )
-    return (
-        f"{where}] migrations_dir is one directory, but the wrangler config has several "
-        f"histories ({found}); declare each in [tool.d1check.families.NAME] "
-        "(binding, migrations_dir) instead"
-    )
-
-
-def _group_family(
-    name: str, group: DatabaseGroup, tool: Mapping[str, Any], several: bool, clients: bool
-) -> Family:
-    first = group.entries[0]
-    configured = tool.get("tracking_table")
-    folder = group.wrangler.folder
-    rollbacks = folder / tool.get("rollbacks_dir", DEFAULT_ROLLBACKS_DIR)
-    migrations = tool.get("migrations_dir")
-    return Family(
-        name=name,
-        migrations_dir=folder / migrations if migrations else group.migrations_dir,
-        rollbacks_dir=rollbacks / first.binding.lower() if several else rollbacks,
-        tracking_table=configured or first.migrations_table or DEFAULT_TRACKING_TABLE,
-        tracking_table_configured=bool(configured),
-        binding=first.binding,
-        clients=clients,
-        databases=group.databases,
-        environment_databases=group.environment_databases,
-        migrations_pattern=group.migrations_pattern,
-        wrangler=group.wrangler,
-    )
-
-
-def _clients_owner(
-    groups: Sequence[DatabaseGroup], names: Sequence[str], clients: ClientRegistry | None
-) -> str | None:
-    """The family the client registry's databases belong to; ConfigError when that is not
-    clear (several families, and the clients' databases name none or several of them)."""
-    if clients is None:
-        return None
-    if len(groups) == 1:
-        return names[0]
-    owners = {
-        name
-        for name, group in zip(names, groups, strict=True)
-        for c in clients.clients
-        if group.holds(c.database_name, c.database_id)
-    }
-    if len(owners) == 1:
-        return owners.pop()
-    found = f"families {', '.join(sorted(owners))}" if owners else "none of them"
-    raise ConfigError(
-        f"{clients.path}: the wrangler config has several families ({', '.join(names)}) and the "
-        f"client databases match {found} by database_name or database_id; say which family "
-        "the clients belong to: [tool.d1check.families.NAME] with binding, migrations_dir "
-        "and clients = true"
-    )
-
-
-def _check_nested_migrations(families: Mapping[str, Family], root: Path) -> None:
-    """A migrations directory with no `*.sql` of its own but subfolders that hold some is never
-    checked silently as empty: ConfigError saying what was found and what to configure."""
-    dirs = {f.migrations_dir.resolve() for f in families.values()}
-    for family in families.values():
-        if family.migrations_pattern is not None:
-            continue
-        nested = [
-            p
-            for p in nested_sql_files(family.migrations_dir)
-            if not any(d in p.resolve().parents for d in dirs - {family.migrations_dir.resolve()})
-        ]
-        if nested:
-            raise ConfigError(_nested_message(family, nested, root))
-
-
-def _nested_message(family: Family, nested: Sequence[Path], root: Path) -> str:
-    rel = _shown(family.migrations_dir, root)
-    inner = _shown(family.migrations_dir, family.folder or root)
-    examples = ", ".join(_shown(p, root) for p in nested[:3])
-    more = f" and {len(nested) - 3} more" if len(nested) > 3 else ""
-    where = family.wrangler.path.name if family.wrangler else "wrangler.toml"
-    return (
-        f"{rel}: no *.sql migrations in the folder itself, but its subfolders hold {examples}"
-        f"{more}; wrangler applies only {rel}/*.sql, so nothing would be checked. If these files "
-        f"are one history in nested folders (an ORM's layout), set migrations_pattern = "
-        f'"{inner}/*/migration.sql" (the files\' own pattern) beside migrations_dir in the '
-        f"d1_databases entry of {where}; if each subfolder is the history of another database, "
-        "declare one [tool.d1check.families.NAME] with migrations_dir per subfolder"
-    )
-
-
-def _shown(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix() or "."
-    except ValueError:
-        return str(path)
 
 
 # -- environments and names -----------------------------------------------------------------
@@ -708,7 +442,7 @@ def _families(
     where: str,
 ) -> dict[str, Family]:
     if "families" not in tool:
-        return _implicit_families(root, tool, wranglers, clients, where)
+        return implicit_families(root, tool, wranglers, clients, where)
     wrangler = wranglers[0] if wranglers else None
     tables = _family_tables(tool, where)
     return {n: _declared_family(n, t, tool, root, wrangler) for n, t in tables.items()}
@@ -733,7 +467,7 @@ def load_config(root: Path, *, norecursedirs: Iterable[str] = DEFAULT_NORECURSED
             f"{where}.families]: a family sets clients = true but {clients_path} does not exist; "
             "create the client registry or set clients = false"
         )
-    _check_nested_migrations(families, root)
+    check_nested_migrations(families, root)
     environments = _environments(tool, where)
     _check_names(environments, wranglers, clients)
     return Config(
