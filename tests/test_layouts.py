@@ -250,3 +250,23 @@ def test_nested_order_is_wranglers(tmp_path: Path) -> None:
     ]
     deep = discover(tmp_path, tmp_path / "none", "**/migration.sql").migrations
     assert "deep/x/migration.sql" in [m.file_name for m in deep]
+
+
+# -- the layout of the migration guide our users follow ------------------------------------------
+
+
+def test_the_guide_layout_runs_as_written(pytester: pytest.Pytester) -> None:
+    use_example(pytester, "guide_layout")
+    result = pytester.runpytest(*INNER)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str() + result.stderr.str()
+    assert "migrations/0003_add_review_fields.sql::rollback" in nodeids(result)
+
+
+def test_the_guide_layout_without_registry_refuses_production(pytester: pytest.Pytester) -> None:
+    project = use_example(pytester, "guide_layout")
+    (project / "config" / "clients.json").unlink()
+    result = pytester.runpytest(*INNER, "--apply=production", "--yes")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--apply=production:*which databases are production is not declared*"]
+    )
