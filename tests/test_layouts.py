@@ -70,6 +70,9 @@ def test_a_database_claimed_by_two_families_is_a_usage_error(pytester: pytest.Py
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*database 'app' is both binding 'DB'*ambiguous*"])
     result.stderr.no_fnmatch_line("*Traceback*")
+    status = CliRunner().invoke(cli, ["status", "--root", str(project)])
+    assert status.exit_code == 2
+    assert "database 'app' is both binding 'DB'" in status.output
 
 
 # -- a wrangler config in a subfolder -----------------------------------------------------------
