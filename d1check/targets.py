@@ -70,11 +70,10 @@ class Resolution:
 
 def target_names(config: Config) -> list[str]:
     """Every name `resolve_targets` accepts, built-in names first."""
-    names = [LOCAL, STAGING, PRODUCTION, *config.environments]
-    names += [n for n in config.environment_names() if n not in names]
+    names = [LOCAL, STAGING, PRODUCTION, *config.environments, *config.environment_names()]
     if config.clients is not None:
-        names += [c.id for c in config.clients.clients if c.id not in names]
-    return names
+        names += [c.id for c in config.clients.clients]
+    return list(dict.fromkeys(names))
 
 
 def resolve_targets(config: Config, name: str) -> Resolution:

@@ -289,6 +289,7 @@ def test_production_declared_in_tool_environments(tmp_path: Path) -> None:
     (target,) = resolve_targets(config, "production").targets
     assert (target.database_name, target.environment) == ("app-preview", "production")
     assert target.account_id == "acc-preview"
+    assert target_names(config) == ["local", "staging", "production", "preview"]
 
 
 # -- the layout of the migration guide our users follow ------------------------------------------
