@@ -1,26 +1,57 @@
 """Configuration: `[tool.d1check]` in pyproject.toml, the wrangler config and `config/clients.json`.
 
-`load_config(root)` reads all three into one `Config`. Precedence, per family:
-`migrations_dir` = the family's key, else `[tool.d1check] migrations_dir`, else the `migrations_dir`
-of the family's first top-level wrangler `d1_databases` entry, else `migrations/`;
-`tracking_table` likewise, ending at that entry's `migrations_table`, else `d1_migrations`;
-`rollbacks_dir` = the family's key, else `[tool.d1check] rollbacks_dir`, else `rollbacks/`.
-Without `[tool.d1check.families]` there is one family, `default`, holding every top-level wrangler
-database and, when the client registry exists, its clients.
+`load_config(root)` reads all three into one `Config`.
+
+Without `[tool.d1check.families]`, each `d1_databases` entry of the wrangler config (by binding)
+is a family of its own, with its own `migrations_dir` (relative to the wrangler config's folder)
+and `migrations_table`; entries sharing a directory share a family, `[env.*]` entries join the
+family of their binding (`d1check.families`). A single family is called `default`; several are
+named after their binding, lower-cased. Their rollbacks are in `rollbacks/` (one family) or
+`rollbacks/<family>/` (several) beside the wrangler config. The client registry belongs to the
+only family, or to the family whose wrangler entries name the clients' databases.
+
+When the root has no wrangler config, no `[tool.d1check]` and no `migrations/`, the wrangler
+configs of its subfolders are read instead (`d1check.wrangler.find_wrangler_configs`).
+
+With `[tool.d1check.families]`, per family: `migrations_dir` = the family's key, else
+`[tool.d1check] migrations_dir`, else the `migrations_dir` of the family's first top-level wrangler
+entry, else `migrations/`; `tracking_table` likewise, ending at that entry's `migrations_table`,
+else `d1_migrations`; `rollbacks_dir` = the family's key, else `[tool.d1check] rollbacks_dir`,
+else `rollbacks/`.
 """
 
 from __future__ import annotations
 
 import difflib
-import tomllib
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import json5
-
+from d1check.clients import Client, ClientRegistry, StagingDatabase, load_clients
 from d1check.errors import ConfigError
+from d1check.families import (
+    DEFAULT_FAMILY,
+    DEFAULT_MIGRATIONS_DIR,
+    DEFAULT_ROLLBACKS_DIR,
+    DEFAULT_TRACKING_TABLE,
+    Family,
+    check_nested_migrations,
+    database_groups,
+    implicit_families,
+)
+from d1check.wrangler import (
+    DEFAULT_NORECURSEDIRS,
+    WRANGLER_FILES,
+    WranglerConfig,
+    WranglerDatabase,
+    find_wrangler_configs,
+    find_wrangler_file,
+    load_wrangler_config,
+    read_toml,
+    type_name,
+)
 
 __all__ = [
     "DEFAULT_FAMILY",
@@ -37,13 +68,10 @@ __all__ = [
     "load_wrangler_config",
 ]
 
-DEFAULT_FAMILY = "default"
-DEFAULT_MIGRATIONS_DIR = "migrations"
-DEFAULT_ROLLBACKS_DIR = "rollbacks"
-DEFAULT_TRACKING_TABLE = "d1_migrations"
 DEFAULT_CLIENTS_FILE = "config/clients.json"
-WRANGLER_FILES = ("wrangler.json", "wrangler.jsonc", "wrangler.toml")
 RESERVED_NAMES = ("local", "staging", "production")
+DECLARABLE_NAMES = ("staging", "production")
+"""Built-in names that `[tool.d1check.environments]` may declare itself (overriding the rule)."""
 
 _STR, _BOOL, _PATTERNS, _TABLE = "string", "boolean", "string or list of strings", "table"
 _KEYS: dict[str, str] = {
@@ -69,89 +97,6 @@ _FAMILY_KEYS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class WranglerDatabase:
-    """One `d1_databases` entry; `environment` is None at the top level, else the env name."""
-
-    binding: str
-    database_name: str
-    database_id: str | None
-    preview_database_id: str | None = None
-    migrations_dir: str | None = None
-    migrations_table: str | None = None
-    environment: str | None = None
-
-
-@dataclass(frozen=True)
-class WranglerConfig:
-    """What d1check reads from wrangler.toml / wrangler.json / wrangler.jsonc."""
-
-    path: Path
-    account_id: str | None
-    databases: tuple[WranglerDatabase, ...]
-    environments: Mapping[str, tuple[WranglerDatabase, ...]]
-    environment_account_ids: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class Client:
-    """One client database of the registry."""
-
-    id: str
-    name: str
-    database_name: str
-    database_id: str
-    active: bool
-
-
-@dataclass(frozen=True)
-class StagingDatabase:
-    """The `"staging"` entry of the client registry."""
-
-    database_name: str
-    database_id: str
-
-
-@dataclass(frozen=True)
-class ClientRegistry:
-    """`config/clients.json`: one database per client, plus an optional staging database."""
-
-    path: Path
-    clients: tuple[Client, ...]
-    staging: StagingDatabase | None
-
-
-@dataclass(frozen=True)
-class Family:
-    """Databases that share one migrations directory and tracking table."""
-
-    name: str
-    migrations_dir: Path
-    rollbacks_dir: Path
-    tracking_table: str
-    tracking_table_configured: bool
-    binding: str | None
-    clients: bool
-    databases: tuple[WranglerDatabase, ...]
-    all_bindings: bool = False  # the implicit `default` family holds every wrangler database
-
-    @property
-    def local_database(self) -> WranglerDatabase | None:
-        """The wrangler entry whose local (miniflare) file is the family's local database."""
-        return self.databases[0] if self.databases else None
-
-    def tracking_table_for(self, database: WranglerDatabase | None) -> str:
-        """The tracking table of `database`: configured, else its `migrations_table`, else
-        `d1_migrations`; for a database with no wrangler entry (a client), the family's."""
-        if self.tracking_table_configured or database is None:
-            return self.tracking_table
-        return database.migrations_table or DEFAULT_TRACKING_TABLE
-
-    def owns(self, database: WranglerDatabase) -> bool:
-        """Whether a wrangler entry (top level or env) belongs to this family."""
-        return self.all_bindings or (self.binding is not None and database.binding == self.binding)
-
-
-@dataclass(frozen=True)
 class Config:
     """The resolved configuration of one project."""
 
@@ -164,9 +109,24 @@ class Config:
     production_schema: tuple[str, ...] = ()
     seed_files: tuple[str, ...] = ()
     clients_file: Path | None = None
-    wrangler: WranglerConfig | None = None
+    wranglers: tuple[WranglerConfig, ...] = ()
+    """The wrangler configs read: the root's, or those found in its subfolders."""
     clients: ClientRegistry | None = None
     pyproject: Path | None = None
+    found_below: bool = False
+    """True when the wrangler configs were found in subfolders of the root."""
+
+    @property
+    def wrangler(self) -> WranglerConfig | None:
+        """The project's wrangler config, when there is exactly one."""
+        return self.wranglers[0] if len(self.wranglers) == 1 else None
+
+    def environment_names(self) -> list[str]:
+        """The `[env.*]` names of every wrangler config, each once, in order."""
+        names: dict[str, None] = {}
+        for wrangler in self.wranglers:
+            names.update(dict.fromkeys(wrangler.environments))
+        return list(names)
 
     @property
     def default_family(self) -> Family:
@@ -231,32 +191,6 @@ def _resolve_patterns(root: Path, patterns: tuple[str, ...], key: str) -> list[P
 # -- reading files --------------------------------------------------------------------------
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}; fix the file") from exc
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json5.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid JSON: {exc}; fix the file") from exc
-
-
-def _type_name(value: object) -> str:
-    """The TOML/JSON name of `value`'s type, with its article: "an integer"."""
-    names = {
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a float",
-        list: "a list",
-    }
-    return names.get(type(value), "a table" if isinstance(value, dict) else "a null")
-
-
 def _check_type(value: object, expected: str, where: str) -> None:
     ok = {
         _STR: isinstance(value, str),
@@ -267,7 +201,7 @@ def _check_type(value: object, expected: str, where: str) -> None:
     }[expected]
     if not ok:
         raise ConfigError(
-            f"{where}: expected a {expected}, got {_type_name(value)} ({value!r}); fix its value"
+            f"{where}: expected a {expected}, got {type_name(value)} ({value!r}); fix its value"
         )
 
 
@@ -293,168 +227,39 @@ def _tool_table(root: Path) -> tuple[Path | None, dict[str, Any]]:
     path = root / "pyproject.toml"
     if not path.is_file():
         return None, {}
-    tool = _read_toml(path).get("tool", {})
+    tool = read_toml(path).get("tool", {})
     table = tool.get("d1check", {}) if isinstance(tool, dict) else {}
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [tool.d1check] must be a table, got {_type_name(table)}")
+        raise ConfigError(f"{path}: [tool.d1check] must be a table, got {type_name(table)}")
     _check_keys(table, _KEYS, f"{path}: [tool.d1check]")
     return path, table
 
 
-# -- wrangler -------------------------------------------------------------------------------
-
-
-def _optional_str(entry: Mapping[str, Any], key: str, where: str) -> str | None:
-    value = entry.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ConfigError(f"{where} {key}: expected a string, got {_type_name(value)}")
-    return value
-
-
-def _wrangler_database(entry: object, where: str, env: str | None) -> WranglerDatabase:
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: expected a table, got {_type_name(entry)}")
-    binding = _optional_str(entry, "binding", where)
-    if not binding:
-        raise ConfigError(f"{where}: a d1_databases entry needs a `binding`; add one")
-    return WranglerDatabase(
-        binding=binding,
-        database_name=_optional_str(entry, "database_name", where) or binding,
-        database_id=_optional_str(entry, "database_id", where),
-        preview_database_id=_optional_str(entry, "preview_database_id", where),
-        migrations_dir=_optional_str(entry, "migrations_dir", where),
-        migrations_table=_optional_str(entry, "migrations_table", where),
-        environment=env,
-    )
-
-
-def _wrangler_databases(
-    table: Mapping[str, Any], path: Path, prefix: str, env: str | None
-) -> tuple[WranglerDatabase, ...]:
-    entries = table.get("d1_databases", [])
-    if not isinstance(entries, list):
-        got = _type_name(entries)
-        raise ConfigError(f"{path}: {prefix}d1_databases: expected a list, got {got}")
-    return tuple(
-        _wrangler_database(e, f"{path}: {prefix}d1_databases[{i}]", env)
-        for i, e in enumerate(entries)
-    )
-
-
-def find_wrangler_file(root: Path) -> Path | None:
-    """The wrangler config at `root`, in wrangler's preference: .json, .jsonc, .toml."""
-    return next((root / n for n in WRANGLER_FILES if (root / n).is_file()), None)
-
-
-def load_wrangler_config(path: Path) -> WranglerConfig:
-    """Read the D1 part of a wrangler config (TOML, JSON or JSON with comments)."""
-    data = _read_toml(path) if path.suffix == ".toml" else _read_json(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected an object at the top level")
-    envs = data.get("env", {})
-    if not isinstance(envs, dict):
-        raise ConfigError(f"{path}: env: expected a table, got {_type_name(envs)}")
-    environments: dict[str, tuple[WranglerDatabase, ...]] = {}
-    account_ids: dict[str, str] = {}
-    for name, table in envs.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: env.{name}: expected a table, got {_type_name(table)}")
-        environments[name] = _wrangler_databases(table, path, f"env.{name}.", name)
-        account = _optional_str(table, "account_id", f"{path}: env.{name}")
-        if account:
-            account_ids[name] = account
-    return WranglerConfig(
-        path=path,
-        account_id=_optional_str(data, "account_id", str(path)),
-        databases=_wrangler_databases(data, path, "", None),
-        environments=environments,
-        environment_account_ids=account_ids,
-    )
-
-
-# -- clients --------------------------------------------------------------------------------
-
-
-def _required_str(entry: Mapping[str, Any], key: str, where: str) -> str:
-    value = _optional_str(entry, key, where)
-    if not value:
-        raise ConfigError(f"{where}: missing {key!r}; every entry needs it")
-    return value
-
-
-def _client(entry: object, where: str) -> Client:
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: expected an object, got {_type_name(entry)}")
-    active = entry.get("active", True)
-    if not isinstance(active, bool):
-        raise ConfigError(f"{where} active: expected a boolean, got {_type_name(active)}")
-    client_id = _required_str(entry, "id", where)
-    return Client(
-        id=client_id,
-        name=_optional_str(entry, "name", where) or client_id,
-        database_name=_required_str(entry, "database_name", where),
-        database_id=_required_str(entry, "database_id", where),
-        active=active,
-    )
-
-
-def load_clients(path: Path) -> ClientRegistry:
-    """Read a client registry: `{"clients": [{id, name, database_name, database_id, active}],
-    "staging": {database_name, database_id}}`."""
-    data = _read_json(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f'{path}: expected an object with a "clients" list')
-    entries = data.get("clients", [])
-    if not isinstance(entries, list):
-        raise ConfigError(f"{path}: clients: expected a list, got {_type_name(entries)}")
-    clients = tuple(_client(e, f"{path}: clients[{i}]") for i, e in enumerate(entries))
-    seen: set[str] = set()
-    for client in clients:
-        if client.id in seen:
-            raise ConfigError(f"{path}: client id {client.id!r} appears twice; ids must be unique")
-        seen.add(client.id)
-    staging = data.get("staging")
-    if staging is not None and not isinstance(staging, dict):
-        raise ConfigError(f"{path}: staging: expected an object, got {_type_name(staging)}")
-    return ClientRegistry(path, clients, _staging(staging, f"{path}: staging"))
-
-
-def _staging(entry: Mapping[str, Any] | None, where: str) -> StagingDatabase | None:
-    if entry is None:
-        return None
-    name = _required_str(entry, "database_name", where)
-    return StagingDatabase(name, _required_str(entry, "database_id", where))
-
-
-# -- families and environments --------------------------------------------------------------
+# -- families declared in [tool.d1check.families] -------------------------------------------
 
 
 def _family_tables(tool: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
-    tables = tool.get("families")
-    if tables is None:
-        return {DEFAULT_FAMILY: {}}
+    tables = tool["families"]
     if not tables:
         raise ConfigError(f"{where}.families: empty; declare a family or remove the table")
     for name, table in tables.items():
         family_where = f"{where}.families.{name}]"
         if not isinstance(table, dict):
-            got = _type_name(table)
+            got = type_name(table)
             raise ConfigError(f"{family_where}: expected a table, got {got}")
         _check_keys(table, _FAMILY_KEYS, family_where)
     return dict(tables)
 
 
-def _build_family(
+def _declared_family(
     name: str,
     table: Mapping[str, Any],
     tool: Mapping[str, Any],
     root: Path,
     wrangler: WranglerConfig | None,
-    implicit: bool,
-    has_clients: bool,
 ) -> Family:
     binding = table.get("binding")
-    databases = _family_databases(name, binding, wrangler, implicit)
+    databases, in_envs = _family_databases(name, binding, wrangler)
     first = databases[0] if databases else None
     migrations = (
         table.get("migrations_dir")
@@ -472,33 +277,46 @@ def _build_family(
         tracking_table=tracking,
         tracking_table_configured=bool(configured),
         binding=binding,
-        clients=table.get("clients", implicit and has_clients),
+        clients=table.get("clients", False),
         databases=databases,
-        all_bindings=implicit,
+        environment_databases=in_envs,
+        migrations_pattern=_declared_pattern(root / migrations, first, wrangler),
+        wrangler=wrangler if binding is not None else None,
     )
 
 
+def _declared_pattern(
+    directory: Path, first: WranglerDatabase | None, wrangler: WranglerConfig | None
+) -> str | None:
+    """The wrangler entry's `migrations_pattern`, when the entry reads the family's directory."""
+    if first is None or wrangler is None or first.migrations_pattern is None:
+        return None
+    group = next(g for g in database_groups(wrangler) if first in g.databases)
+    same = group.migrations_dir == Path(os.path.normpath(directory))
+    return group.migrations_pattern if same else None
+
+
 def _family_databases(
-    name: str, binding: str | None, wrangler: WranglerConfig | None, implicit: bool
-) -> tuple[WranglerDatabase, ...]:
+    name: str, binding: str | None, wrangler: WranglerConfig | None
+) -> tuple[tuple[WranglerDatabase, ...], tuple[WranglerDatabase, ...]]:
     if wrangler is None:
         if binding is not None:
             raise ConfigError(
                 f"[tool.d1check.families.{name}] binding {binding!r}: no wrangler config "
                 f"({', '.join(WRANGLER_FILES)}) found; add one or remove `binding`"
             )
-        return ()
+        return (), ()
     if binding is None:
-        return wrangler.databases if implicit else ()
-    found = tuple(d for d in wrangler.databases if d.binding == binding)
-    every = wrangler.databases + tuple(d for e in wrangler.environments.values() for d in e)
+        return (), ()
+    every = wrangler.every_database()
     if not any(d.binding == binding for d in every):
         bindings = sorted({d.binding for d in every}) or ["none"]
         raise ConfigError(
             f"[tool.d1check.families.{name}] binding {binding!r} is not a d1_databases binding "
             f"in {wrangler.path.name}; bindings there: {', '.join(bindings)}"
         )
-    return found
+    top = tuple(d for d in wrangler.databases if d.binding == binding)
+    return top, tuple(d for d in every if d.binding == binding and d.environment is not None)
 
 
 def _check_families(families: Mapping[str, Family]) -> None:
@@ -520,41 +338,42 @@ def _check_families(families: Mapping[str, Family]) -> None:
         )
 
 
+# -- environments and names -----------------------------------------------------------------
+
+
 def _environments(tool: Mapping[str, Any], where: str) -> dict[str, tuple[str, ...]]:
     table = tool.get("environments", {})
     result: dict[str, tuple[str, ...]] = {}
     for name, value in table.items():
         key_where = f"{where}.environments] {name}"
-        if name in RESERVED_NAMES:
+        if name in RESERVED_NAMES and name not in DECLARABLE_NAMES:
             raise ConfigError(
-                f"{key_where}: {name!r} is built in (local, staging, production); "
+                f"{key_where}: {name!r} is built in (one local database per family); "
                 "choose another environment name"
             )
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(
                 f"{key_where}: expected a list of strings (database names or client ids), "
-                f"got {_type_name(value)}"
+                f"got {type_name(value)}"
             )
         result[name] = tuple(value)
     return result
 
 
+def _env_databases(wranglers: Iterable[WranglerConfig], name: str) -> list[WranglerDatabase]:
+    return [db for w in wranglers for db in w.environments.get(name, ())]
+
+
 def _check_names(
     environments: Mapping[str, tuple[str, ...]],
-    wrangler: WranglerConfig | None,
+    wranglers: Sequence[WranglerConfig],
     clients: ClientRegistry | None,
 ) -> None:
+    """A target name means one thing. A wrangler env and a client id of the same name are one
+    target when the env holds the client's database (by database_name or database_id)."""
+    env_names = {n for w in wranglers for n in w.environments}
     named = [("a [tool.d1check.environments] name", n) for n in environments]
-    if wrangler is not None:
-        named += [(f"a {wrangler.path.name} env", n) for n in wrangler.environments]
-    if clients is not None:
-        for client in clients.clients:
-            if client.id in RESERVED_NAMES:
-                raise ConfigError(
-                    f"{clients.path}: client id {client.id!r} is the name of a built-in target "
-                    f"({', '.join(RESERVED_NAMES)}); rename the client"
-                )
-        named += [(f"a client id in {clients.path.name}", c.id) for c in clients.clients]
+    named += [("a wrangler config env", n) for n in sorted(env_names)]
     owners: dict[str, str] = {}
     for source, name in named:
         if name in owners:
@@ -563,6 +382,37 @@ def _check_names(
                 "means one thing"
             )
         owners[name] = source
+    if clients is not None:
+        _check_client_ids(owners, wranglers, clients)
+
+
+def _check_client_ids(
+    owners: Mapping[str, str], wranglers: Sequence[WranglerConfig], clients: ClientRegistry
+) -> None:
+    for client in clients.clients:
+        if client.id in RESERVED_NAMES:
+            raise ConfigError(
+                f"{clients.path}: client id {client.id!r} is the name of a built-in target "
+                f"({', '.join(RESERVED_NAMES)}); rename the client"
+            )
+        source = owners.get(client.id)
+        if source is None:
+            continue
+        dbs = _env_databases(wranglers, client.id)
+        if source.startswith("a wrangler") and any(
+            db.same_database(client.database_name, client.database_id) for db in dbs
+        ):
+            continue
+        found = ", ".join(db.database_name for db in dbs)
+        what = f" (databases {found})" if found else ""
+        raise ConfigError(
+            f"{client.id!r} is both {source}{what} and a client id in {clients.path.name} "
+            f"(database {client.database_name}), and they do not name the same database; "
+            "rename one so a target name means one thing"
+        )
+
+
+# -- loading --------------------------------------------------------------------------------
 
 
 def _clients_file(root: Path, tool: Mapping[str, Any]) -> tuple[Path, bool]:
@@ -570,30 +420,56 @@ def _clients_file(root: Path, tool: Mapping[str, Any]) -> tuple[Path, bool]:
     return root / (configured or DEFAULT_CLIENTS_FILE), configured is not None
 
 
-def load_config(root: Path) -> Config:
-    """Read the project at `root` into a Config; ConfigError says what is wrong and where."""
+def _wrangler_configs(
+    root: Path, tool: Mapping[str, Any], norecursedirs: Iterable[str]
+) -> tuple[tuple[WranglerConfig, ...], bool]:
+    """The root's wrangler config; else, when the root has no `[tool.d1check]` and no
+    `migrations/` either, the configs of its subfolders (True: found below)."""
+    path = find_wrangler_file(root)
+    if path is not None:
+        return (load_wrangler_config(path),), False
+    if tool or (root / DEFAULT_MIGRATIONS_DIR).is_dir():
+        return (), False
+    found = find_wrangler_configs(root, norecursedirs=norecursedirs)
+    return tuple(load_wrangler_config(p) for p in found), bool(found)
+
+
+def _families(
+    root: Path,
+    tool: Mapping[str, Any],
+    wranglers: Sequence[WranglerConfig],
+    clients: ClientRegistry | None,
+    where: str,
+) -> dict[str, Family]:
+    if "families" not in tool:
+        return implicit_families(root, tool, wranglers, clients, where)
+    wrangler = wranglers[0] if wranglers else None
+    tables = _family_tables(tool, where)
+    return {n: _declared_family(n, t, tool, root, wrangler) for n, t in tables.items()}
+
+
+def load_config(root: Path, *, norecursedirs: Iterable[str] = DEFAULT_NORECURSEDIRS) -> Config:
+    """Read the project at `root` into a Config; ConfigError says what is wrong and where.
+
+    `norecursedirs`: folder name patterns not searched for wrangler configs (pytest's option).
+    """
     pyproject, tool = _tool_table(root)
     where = f"{pyproject}: [tool.d1check" if pyproject else "[tool.d1check"
-    wrangler_path = find_wrangler_file(root)
-    wrangler = load_wrangler_config(wrangler_path) if wrangler_path else None
+    wranglers, found_below = _wrangler_configs(root, tool, norecursedirs)
     clients_path, explicit = _clients_file(root, tool)
     if explicit and not clients_path.is_file():
         raise ConfigError(f"{where}] clients_file: {clients_path} does not exist; fix the path")
     clients = load_clients(clients_path) if clients_path.is_file() else None
-    tables = _family_tables(tool, where)
-    implicit = "families" not in tool
-    families = {
-        name: _build_family(name, table, tool, root, wrangler, implicit, clients is not None)
-        for name, table in tables.items()
-    }
+    families = _families(root, tool, wranglers, clients, where)
     _check_families(families)
     if clients is None and any(f.clients for f in families.values()):
         raise ConfigError(
             f"{where}.families]: a family sets clients = true but {clients_path} does not exist; "
             "create the client registry or set clients = false"
         )
+    check_nested_migrations(families, root)
     environments = _environments(tool, where)
-    _check_names(environments, wrangler, clients)
+    _check_names(environments, wranglers, clients)
     return Config(
         root=root,
         families=families,
@@ -604,7 +480,8 @@ def load_config(root: Path) -> Config:
         production_schema=_patterns(tool.get("production_schema")),
         seed_files=_patterns(tool.get("seed_files")),
         clients_file=clients_path,
-        wrangler=wrangler,
+        wranglers=wranglers,
         clients=clients,
         pyproject=pyproject,
+        found_below=found_below,
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ __all__ = [
     "MigrationSet",
     "SqlFile",
     "discover",
+    "is_migration_entry",
+    "migration_paths",
     "parse_directives",
     "read_shipped",
     "read_sql_file",
@@ -71,6 +74,9 @@ class Migration:
     shipped: bool = False
     """Recorded as shipped by `d1check baseline` (listed in `d1check.sum`): applied somewhere
     already, so held to facts (it builds a database, D1 accepts it, it is unchanged), not policy."""
+    relative_name: str = ""
+    """With a `migrations_pattern`, the path relative to the migrations directory as wrangler
+    records it (`0000_init/migration.sql`); empty for a file directly in the directory."""
 
     @property
     def path(self) -> Path:
@@ -79,8 +85,9 @@ class Migration:
 
     @property
     def file_name(self) -> str:
-        """The file name with `.sql`, e.g. `0003_add_review_fields.sql`."""
-        return self.file.path.name
+        """What wrangler records: the file name with `.sql` (`0003_add_review_fields.sql`), or
+        with a `migrations_pattern` the path under the directory (`0000_init/migration.sql`)."""
+        return self.relative_name or self.file.path.name
 
     def directive(self, kind: str) -> Directive | None:
         """The first directive of `kind`, or None."""
@@ -197,6 +204,48 @@ def _sql_files(directory: Path) -> list[Path]:
     return sorted(files, key=lambda p: wrangler_order_key(p.name))
 
 
+def _segment_matches(name: str, pattern: str) -> bool:
+    """One path segment against one glob segment; `*` and `?` do not match a leading dot."""
+    if name.startswith(".") and not pattern.startswith("."):
+        return False
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _path_matches(parts: Sequence[str], patterns: Sequence[str]) -> bool:
+    if not patterns:
+        return not parts
+    head, rest = patterns[0], patterns[1:]
+    if head == "**":
+        return _path_matches(parts, rest) or (
+            bool(parts) and not parts[0].startswith(".") and _path_matches(parts[1:], patterns)
+        )
+    return bool(parts) and _segment_matches(parts[0], head) and _path_matches(parts[1:], rest)
+
+
+def pattern_order_key(relative: str) -> tuple[tuple[int, int, str], ...]:
+    """wrangler's order of nested migration paths: segment by segment (each by its number, then
+    by name), a path before the longer paths it starts."""
+    return tuple(wrangler_order_key(segment) for segment in relative.split("/"))
+
+
+def migration_paths(migrations_dir: Path, pattern: str | None = None) -> list[tuple[Path, str]]:
+    """The migration files of `migrations_dir` in wrangler's order, each with the name wrangler
+    records: `*.sql` in the directory itself; with `pattern` (wrangler's `migrations_pattern`
+    relative to the directory, e.g. `*/migration.sql`), every file whose path matches it."""
+    if pattern is None:
+        return [(p, p.name) for p in _sql_files(migrations_dir)]
+    if not migrations_dir.is_dir():
+        return []
+    globs = pattern.split("/")
+    found = [
+        (path, rel)
+        for path in migrations_dir.rglob("*")
+        if path.is_file()
+        and _path_matches((rel := path.relative_to(migrations_dir).as_posix()).split("/"), globs)
+    ]
+    return sorted(found, key=lambda item: pattern_order_key(item[1]))
+
+
 def _rollbacks_by_number(rollbacks_dir: Path) -> tuple[dict[int, Path], list[Path]]:
     by_number: dict[int, Path] = {}
     unnumbered: list[Path] = []
@@ -216,14 +265,18 @@ def _rollbacks_by_number(rollbacks_dir: Path) -> tuple[dict[int, Path], list[Pat
     return by_number, unnumbered
 
 
-def _migration(path: Path, rollbacks: dict[int, Path], shipped: frozenset[str]) -> Migration:
+def _migration(
+    path: Path, rollbacks: dict[int, Path], shipped: frozenset[str], relative: str
+) -> Migration:
     file = read_sql_file(path)
-    digits = _leading_number(path.name)
+    digits = _leading_number(relative.split("/", 1)[0])
     number = int(digits) if digits else None
     rollback_path = rollbacks.get(number) if number is not None else None
     rollback = read_sql_file(rollback_path) if rollback_path is not None else None
     directives = parse_directives(file)
-    return Migration(file, path.stem, digits, number, rollback, directives, path.name in shipped)
+    nested = relative if "/" in relative else ""
+    name = relative.removesuffix(".sql") if nested else path.stem
+    return Migration(file, name, digits, number, rollback, directives, relative in shipped, nested)
 
 
 def read_shipped(migrations_dir: Path) -> frozenset[str]:
@@ -234,7 +287,14 @@ def read_shipped(migrations_dir: Path) -> frozenset[str]:
         return frozenset()
     lines = [line for line in text.splitlines() if line.strip()][1:]
     names = (line.rpartition(" ")[0] for line in lines)
-    return frozenset(name for name in names if name and "/" not in name)
+    return frozenset(name for name in names if is_migration_entry(name))
+
+
+def is_migration_entry(name: str) -> bool:
+    """Whether a name in `d1check.sum` is a migration's (`0003_x.sql`, or a nested
+    `0003_x/migration.sql`); files written before baselines also listed rollbacks, by their
+    path from the migrations directory's parent (`rollbacks/0003_rollback.sql`)."""
+    return bool(name) and ("/" not in name or name[:1].isdigit())
 
 
 def _orphans(
@@ -245,14 +305,19 @@ def _orphans(
     return tuple(sorted(orphans, key=lambda p: wrangler_order_key(p.name)))
 
 
-def discover(migrations_dir: Path, rollbacks_dir: Path) -> MigrationSet:
+def discover(migrations_dir: Path, rollbacks_dir: Path, pattern: str | None = None) -> MigrationSet:
     """The `*.sql` migrations of `migrations_dir` in wrangler's order, each with the rollback of
     `rollbacks_dir` that has its number (`0003_rollback.sql` belongs to migration number 3).
 
+    With `pattern` (wrangler's `migrations_pattern`, relative to the directory), the files whose
+    paths match it; their number is that of the first path segment (`0003_x/migration.sql`).
     A missing migrations directory gives a set with no migrations.
     """
     rollbacks, unnumbered = _rollbacks_by_number(rollbacks_dir)
     shipped = read_shipped(migrations_dir)
-    migrations = tuple(_migration(p, rollbacks, shipped) for p in _sql_files(migrations_dir))
+    migrations = tuple(
+        _migration(path, rollbacks, shipped, relative)
+        for path, relative in migration_paths(migrations_dir, pattern)
+    )
     orphans = _orphans(rollbacks, unnumbered, migrations)
     return MigrationSet(migrations_dir, rollbacks_dir, migrations, orphans)

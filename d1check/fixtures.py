@@ -127,7 +127,7 @@ def make_migrator(
     """A Migrator for the project at `root` (usable without pytest)."""
     config = load_config(root)
     fam = config.family(family) if family else config.default_family
-    migrations = discover(fam.migrations_dir, fam.rollbacks_dir)
+    migrations = discover(fam.migrations_dir, fam.rollbacks_dir, fam.migrations_pattern)
     return Migrator(migrations, fam.tracking_table, cache or StateCache())
 
 

@@ -832,7 +832,11 @@ def make_jobs(
 ) -> list[Job]:
     """One job per target; database ids looked up once per account where the config has none."""
     families = {
-        f: discover(config.family(f).migrations_dir, config.family(f).rollbacks_dir)
+        f: discover(
+            config.family(f).migrations_dir,
+            config.family(f).rollbacks_dir,
+            config.family(f).migrations_pattern,
+        )
         for f in {t.family for t in targets}
     }
     expected = {f: Expected(m, config.family(f).tracking_table) for f, m in families.items()}

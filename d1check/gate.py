@@ -21,7 +21,7 @@ from d1check.live import LiveState, applied_migrations, live_state, remote_schem
 from d1check.local import pending_migrations
 from d1check.remote import AmbiguousWrite, D1Client, credentials, parse_budget
 from d1check.schema import Schema, diff_schemas, format_diff, read_schema
-from d1check.targets import Target, resolve_targets
+from d1check.targets import Target, describe, resolve_targets
 from d1check.tracking import (
     AUDIT_DDL,
     AUDIT_TABLE,
@@ -393,6 +393,7 @@ def apply_remote(
     fleet = fleet if fleet is not None else getattr(options, "fleet", None)
     try:
         resolution = resolve_targets(config, target)
+        write(f"d1check: {target} → {describe(resolution.targets)}")
         if fleet is not None:
             from d1check.fleet import run_fleet
 
@@ -429,11 +430,14 @@ def _run(
 
     try:
         families = {
-            f: discover(config.family(f).migrations_dir, config.family(f).rollbacks_dir)
+            f: discover(
+                config.family(f).migrations_dir,
+                config.family(f).rollbacks_dir,
+                config.family(f).migrations_pattern,
+            )
             for f in {t.family for t in targets}
         }
         expected = {f: Expected(m, config.family(f).tracking_table) for f, m in families.items()}
-        write(f"d1check: targets: {', '.join(t.name for t in targets) or 'none'}")
         for line in skipped:
             write(f"d1check: skipped {line}")
         plans = [

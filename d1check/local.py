@@ -49,7 +49,8 @@ def local_database_path(config: Config, family: Family) -> Path:
             else Path(f".d1check/{family.name}.sqlite")
         )
         return config.root / name
-    return config.root / MINIFLARE_DIR / miniflare_file_name(local_id(database))
+    folder = family.folder or config.root
+    return folder / MINIFLARE_DIR / miniflare_file_name(local_id(database))
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def pending_migrations(
 
 def plan_local(config: Config, family: Family) -> LocalPlan:
     """Read the local database of `family` and list its pending migrations."""
-    migrations = discover(family.migrations_dir, family.rollbacks_dir)
+    migrations = discover(family.migrations_dir, family.rollbacks_dir, family.migrations_pattern)
     path = local_database_path(config, family)
     style = TrackingStyle(family.tracking_table_for(family.local_database))
     applied: list[str] = []

@@ -13,7 +13,7 @@ import pytest
 from d1check import session as d1session
 from d1check.background import MODES
 from d1check.checks import CheckResult
-from d1check.config import Config
+from d1check.config import Config, load_config
 from d1check.engine import engine_description
 from d1check.errors import D1CheckError
 from d1check.fixtures import d1_db, d1_migrator
@@ -117,7 +117,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     try:
         cache = config.cache.mkdir("d1check") if getattr(config, "cache", None) else None
-        state = d1session.Session.load(Path(str(config.rootpath)), cache_dir=cache)
+        project = load_config(
+            Path(str(config.rootpath)), norecursedirs=config.getini("norecursedirs")
+        )
+        state = d1session.Session(project, cache_dir=cache)
     except D1CheckError as error:
         raise pytest.UsageError(f"d1check: {error}") from error
     config.stash[_SESSION] = state
@@ -187,14 +190,29 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if state is None:
         return []
     lines = [f"d1check: {engine_description()}"]
+    lines += _wrangler_lines(state.config)
     for family in state.config.families.values():
         rel = _relative(family.migrations_dir, state.config.root)
+        if family.migrations_pattern is not None:
+            rel += f" (migrations_pattern {family.migrations_pattern})"
         lines.append(
             f"d1check: family {family.name}: {rel} (tracking table {family.tracking_table})"
         )
     target = config.getoption("apply")
     if target:
         lines.append(f"d1check: --apply={target} once the whole session passes")
+    return lines
+
+
+def _wrangler_lines(project: Config) -> list[str]:
+    """The wrangler configs read, where they were found, and the files wrangler ignores."""
+    lines = []
+    below = " (found in a subfolder: the root has none)" if project.found_below else ""
+    for wrangler in project.wranglers:
+        ignored = ", ".join(p.name for p in wrangler.ignored)
+        note = f"; {ignored} ignored: wrangler reads {wrangler.path.name} first" if ignored else ""
+        rel = _relative(wrangler.path, project.root)
+        lines.append(f"d1check: wrangler config {rel}{below}{note}")
     return lines
 
 
@@ -251,9 +269,10 @@ class MigrationFile(pytest.File):
         self.family = family
 
     def collect(self) -> Iterator[pytest.Item]:
+        name = self.path.relative_to(self.parent.path).as_posix() if self.parent else self.path.name
         for check in d1session.CHECK_NAMES:
             yield CheckItem.from_parent(
-                self, name=check, family=self.family, check=check, migration=self.path.name
+                self, name=check, family=self.family, check=check, migration=name
             )
 
 
@@ -316,7 +335,8 @@ class CheckItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"{self.path.stem}::{self.name}"
+        label = self.migration.removesuffix(".sql") if self.migration else self.path.stem
+        return self.path, 0, f"{label}::{self.name}"
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:

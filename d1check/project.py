@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from d1check.checks import CheckResult, failed, noted, passed, skipped
-from d1check.discovery import SUM_FILE, Migration, MigrationSet
+from d1check.discovery import SUM_FILE, Migration, MigrationSet, is_migration_entry
 
 _GOOD_NAME = re.compile(r"^(?P<number>[0-9]+)_[A-Za-z0-9][A-Za-z0-9_\-]*\.sql$")
 
@@ -46,8 +46,14 @@ def _bad_names(migrations: MigrationSet) -> list[str]:
         "    fix: rename it (it is new, not applied anywhere yet) with the next free number, "
         f"e.g. {_next_number(migrations)}_{_slug(m.name)}.sql"
         for m in migrations.migrations
-        if not m.shipped and not _GOOD_NAME.match(m.file_name)
+        if not m.shipped and not _GOOD_NAME.match(_named_part(m.file_name))
     ]
+
+
+def _named_part(file_name: str) -> str:
+    """What carries the number: the file name, or a nested path's first folder (`0003_x/…`)."""
+    head, nested, _ = file_name.partition("/")
+    return f"{head}.sql" if nested else file_name
 
 
 def _numbered(migrations: MigrationSet) -> list[Migration]:
@@ -223,7 +229,7 @@ def check_checksums(migrations: MigrationSet) -> CheckResult:
             "production, run `d1check baseline` and commit the file",
         )
     recorded = read_sums(path)
-    shipped = {name: digest for name, digest in recorded.files.items() if "/" not in name}
+    shipped = {name: digest for name, digest in recorded.files.items() if is_migration_entry(name)}
     present = {m.file_name: m for m in migrations.migrations}
     problems = [
         f"  {name}: changed since `d1check baseline` recorded it as shipped (an applied "

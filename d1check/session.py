@@ -15,7 +15,7 @@ from d1check.background import Background, worth_a_helper
 from d1check.cache import ResultCache, chain
 from d1check.checks import CHECK_NAMES, CheckResult, Policy, failed, passed, skipped
 from d1check.config import Config, Family, load_config
-from d1check.discovery import Migration, MigrationSet, discover, wrangler_order_key
+from d1check.discovery import Migration, MigrationSet, discover, migration_paths
 from d1check.errors import D1CheckError, MigrationFileError
 from d1check.export import read_export
 from d1check.fleet import FleetOptions
@@ -103,17 +103,19 @@ class Session:
         return None
 
     def migration_files(self, family: str) -> list[Path]:
-        """The `*.sql` files of a family's migrations directory, in wrangler's order."""
-        directory = self.config.family(family).migrations_dir
-        files = [p for p in directory.glob("*.sql") if p.is_file()]
-        return sorted(files, key=lambda p: wrangler_order_key(p.name))
+        """The migration files of a family's migrations directory, in wrangler's order (its
+        `*.sql` files, or those its `migrations_pattern` matches)."""
+        fam = self.config.family(family)
+        return [path for path, _ in migration_paths(fam.migrations_dir, fam.migrations_pattern)]
 
     def migrations(self, family: str) -> MigrationSet | MigrationFileError:
         """The family's migrations, or the error that stops them from being read."""
         if family not in self._sets:
             fam = self.config.family(family)
             try:
-                self._sets[family] = discover(_near(fam.migrations_dir), _near(fam.rollbacks_dir))
+                self._sets[family] = discover(
+                    _near(fam.migrations_dir), _near(fam.rollbacks_dir), fam.migrations_pattern
+                )
             except MigrationFileError as error:
                 self._sets[family] = error
         return self._sets[family]

@@ -70,6 +70,17 @@ class ResolvedName:
     targets: tuple[str, ...]
     skipped: tuple[str, ...] = ()
     problem: str = ""
+    families: tuple[str, ...] = ()
+    """The family of each target, in the order of `targets`."""
+
+    @property
+    def description(self) -> str:
+        """The targets per family: `family db: app; family analytics: analytics`."""
+        by_family: dict[str, list[str]] = {}
+        for target, family in zip(self.targets, self.families, strict=True):
+            by_family.setdefault(family, []).append(target)
+        parts = [f"family {f}: {', '.join(names)}" for f, names in by_family.items()]
+        return "; ".join(parts) or "no databases"
 
 
 @dataclass(frozen=True)
@@ -96,7 +107,9 @@ def project_status(
     """Status of every local and remote database (of `family`, when given)."""
     families = [config.family(family)] if family else list(config.families.values())
     wanted = {f.name for f in families}
-    sets = {f.name: discover(f.migrations_dir, f.rollbacks_dir) for f in families}
+    sets = {
+        f.name: discover(f.migrations_dir, f.rollbacks_dir, f.migrations_pattern) for f in families
+    }
     expected = {n: Expected(s, config.family(n).tracking_table) for n, s in sets.items()}
     rows = [local_status(config, f, sets[f.name]) for f in families]
     resolved, targets = _remote_targets(config, wanted)
@@ -107,9 +120,8 @@ def project_status(
 
 def _remote_names(config: Config) -> list[str]:
     names = ["staging", "production", *config.environments]
-    if config.wrangler is not None:
-        names += [n for n in config.wrangler.environments if n not in names]
-    return names
+    names += [n for n in config.environment_names() if n not in names]
+    return list(dict.fromkeys(names))
 
 
 def _remote_targets(config: Config, wanted: set[str]) -> tuple[list[ResolvedName], list[Target]]:
@@ -123,7 +135,14 @@ def _remote_targets(config: Config, wanted: set[str]) -> tuple[list[ResolvedName
             continue
         mine = [t for t in resolution.targets if t.family in wanted]
         skipped = [f"{s.target.name} ({s.reason})" for s in resolution.skipped]
-        resolved.append(ResolvedName(name, tuple(t.name for t in mine), tuple(skipped)))
+        resolved.append(
+            ResolvedName(
+                name,
+                tuple(t.name for t in mine),
+                tuple(skipped),
+                families=tuple(t.family for t in mine),
+            )
+        )
         for target in mine:
             targets.setdefault((target.family, target.database_id or target.database_name), target)
     return resolved, list(targets.values())
@@ -299,7 +318,7 @@ def load_source(
         path = config.root / spec
     if path.is_file():
         return _file_source(path, family)
-    migrations = discover(family.migrations_dir, family.rollbacks_dir)
+    migrations = discover(family.migrations_dir, family.rollbacks_dir, family.migrations_pattern)
     if _is_version(spec, migrations):
         return _version_source(spec, migrations, family)
     if spec == "local":

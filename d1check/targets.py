@@ -6,25 +6,31 @@ A name resolves, in this order:
   top-level ``d1_databases`` entry, whose miniflare file the local module opens.
 - ``staging``: the ``[env.staging]`` databases of the wrangler config if there are any, else the
   ``"staging"`` entry of the client registry (``config/clients.json``).
-- ``production``: every active client of the registry (inactive ones are skipped, with the reason),
-  plus the top-level wrangler databases of the families that have no clients.
+- ``production``: every active client of the registry (inactive ones are skipped, with the
+  reason), plus, per wrangler config, its ``[env.production]`` databases where it has that
+  section (its top-level databases are then the development ones), else the top-level databases
+  of the families that have no clients. A wrangler config with other ``[env.*]`` sections (besides
+  staging), no ``[env.production]`` and no client registry does not say which databases are
+  production: ``production`` is refused with how to declare it.
 - a name of ``[tool.d1check.environments]``: its list of client ids and database names.
-- a wrangler environment (``[env.NAME]``): that environment's databases.
+- a wrangler environment (``[env.NAME]``): that environment's databases; when ``NAME`` is also a
+  client id naming one of them, that database is the client's.
 - a client id: that client's database (skipped when inactive).
 
-Each database belongs to the family whose ``binding`` it carries (client databases to the family
-with ``clients = true``); wrangler databases of no family are not d1check's and are left out.
+Each database belongs to the family whose wrangler entries hold it (client databases to the
+family with the clients); wrangler databases of no family are not d1check's and are left out.
 Anything else is a ConfigError that lists the valid names.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
-from d1check.config import Client, Config, Family, WranglerDatabase
+from d1check.config import Client, Config, Family, WranglerConfig, WranglerDatabase
 from d1check.errors import ConfigError
 
-__all__ = ["Resolution", "Skipped", "Target", "resolve_targets", "target_names"]
+__all__ = ["Resolution", "Skipped", "Target", "describe", "resolve_targets", "target_names"]
 
 LOCAL, STAGING, PRODUCTION = "local", "staging", "production"
 
@@ -64,27 +70,25 @@ class Resolution:
 
 def target_names(config: Config) -> list[str]:
     """Every name `resolve_targets` accepts, built-in names first."""
-    names = [LOCAL, STAGING, PRODUCTION, *config.environments]
-    if config.wrangler is not None:
-        names += [n for n in config.wrangler.environments if n not in names]
+    names = [LOCAL, STAGING, PRODUCTION, *config.environments, *config.environment_names()]
     if config.clients is not None:
         names += [c.id for c in config.clients.clients]
-    return names
+    return list(dict.fromkeys(names))
 
 
 def resolve_targets(config: Config, name: str) -> Resolution:
     """The databases `name` means (see the module docstring for the rules)."""
     if name == LOCAL:
         return Resolution(name, tuple(_local(f) for f in config.families.values()))
+    if name in config.environments:
+        return _environment(config, name)
     if name == STAGING:
         return Resolution(name, _staging(config))
     if name == PRODUCTION:
         return _production(config)
-    if name in config.environments:
-        return _environment(config, name)
-    if config.wrangler is not None and name in config.wrangler.environments:
-        return Resolution(name, _wrangler_env(config, name))
     client = _client_by_id(config, name)
+    if name in config.environment_names():
+        return _wrangler_env_with_client(config, name, client)
     if client is not None:
         return _clients(config, name, [client])
     raise ConfigError(
@@ -92,6 +96,15 @@ def resolve_targets(config: Config, name: str) -> Resolution:
         "Targets come from [tool.d1check.environments], the wrangler config's [env.*] "
         "and the client ids of the client registry."
     )
+
+
+def describe(targets: Iterable[Target]) -> str:
+    """Targets per family: `family db: app, app-eu; family analytics: analytics`."""
+    by_family: dict[str, list[str]] = {}
+    for target in targets:
+        by_family.setdefault(target.family, []).append(target.name)
+    parts = [f"family {f}: {', '.join(names)}" for f, names in by_family.items()]
+    return "; ".join(parts) or "no databases"
 
 
 def _local(family: Family) -> Target:
@@ -117,18 +130,14 @@ def _clients_family(config: Config) -> Family:
     return next((f for f in families if f.clients), config.default_family)
 
 
-def _account_id(config: Config, environment: str | None) -> str | None:
-    if config.wrangler is None:
-        return None
-    if environment is not None and environment in config.wrangler.environment_account_ids:
-        return config.wrangler.environment_account_ids[environment]
-    return config.wrangler.account_id
+def _account_id(family: Family, environment: str | None) -> str | None:
+    return family.wrangler.account_for(environment) if family.wrangler is not None else None
 
 
-def _remote_id(config: Config, db: WranglerDatabase) -> str:
+def _remote_id(family: Family, db: WranglerDatabase) -> str:
     if db.database_id:
         return db.database_id
-    path = config.wrangler.path if config.wrangler else "the wrangler config"
+    path = family.wrangler.path if family.wrangler else "the wrangler config"
     section = f"[env.{db.environment}] " if db.environment else ""
     raise ConfigError(
         f"{path}: {section}d1_databases entry {db.binding!r} ({db.database_name}) has no "
@@ -145,32 +154,53 @@ def _wrangler_target(config: Config, db: WranglerDatabase, environment: str) -> 
         family=family.name,
         environment=environment,
         database_name=db.database_name,
-        database_id=_remote_id(config, db),
+        database_id=_remote_id(family, db),
         tracking_table=family.tracking_table_for(db),
         remote=True,
-        account_id=_account_id(config, db.environment),
+        account_id=_account_id(family, db.environment),
         binding=db.binding,
     )
 
 
 def _wrangler_targets(
-    config: Config, dbs: tuple[WranglerDatabase, ...], environment: str
+    config: Config, dbs: Iterable[WranglerDatabase], environment: str
 ) -> tuple[Target, ...]:
     found = (_wrangler_target(config, db, environment) for db in dbs)
     return tuple(t for t in found if t is not None)
 
 
+def _env_databases(config: Config, name: str) -> list[WranglerDatabase]:
+    return [db for w in config.wranglers for db in w.environments.get(name, ())]
+
+
 def _wrangler_env(config: Config, name: str) -> tuple[Target, ...]:
-    assert config.wrangler is not None
-    return _wrangler_targets(config, config.wrangler.environments[name], name)
+    return _wrangler_targets(config, _env_databases(config, name), name)
+
+
+def _wrangler_env_with_client(config: Config, name: str, client: Client | None) -> Resolution:
+    """A wrangler env's databases; when `name` is also a client id, the env database that is
+    the client's is the client target (one database, one target)."""
+    targets = _wrangler_env(config, name)
+    if client is None:
+        return Resolution(name, targets)
+    part = _clients(config, name, [client], PRODUCTION)
+    same = [t for t in targets if _same_database(t, client.database_name, client.database_id)]
+    account = same[0].account_id if same else None
+    merged = tuple(replace(t, account_id=account or t.account_id) for t in part.targets)
+    skipped = tuple(replace(s, target=replace(s.target, account_id=account)) for s in part.skipped)
+    others = tuple(t for t in targets if t not in same)
+    return Resolution(name, merged + others, skipped)
+
+
+def _same_database(target: Target, name: str, database_id: str | None) -> bool:
+    same_id = database_id is not None and target.database_id == database_id
+    return same_id or target.database_name == name
 
 
 def _staging(config: Config) -> tuple[Target, ...]:
-    wrangler = config.wrangler
-    if wrangler is not None and wrangler.environments.get(STAGING):
-        targets = _wrangler_env(config, STAGING)
-        if targets:
-            return targets
+    targets = _wrangler_env(config, STAGING)
+    if targets:
+        return targets
     registry = config.clients
     if registry is not None and registry.staging is not None:
         family = _clients_family(config)
@@ -183,7 +213,7 @@ def _staging(config: Config) -> tuple[Target, ...]:
             database_id=staging.database_id,
             tracking_table=family.tracking_table,
             remote=True,
-            account_id=_account_id(config, None),
+            account_id=_account_id(family, None),
         )
         return (target,)
     raise ConfigError(
@@ -203,7 +233,7 @@ def _client_target(config: Config, client: Client, environment: str) -> Target:
         tracking_table=family.tracking_table,
         remote=True,
         client_id=client.id,
-        account_id=_account_id(config, None),
+        account_id=_account_id(family, None),
     )
 
 
@@ -232,16 +262,47 @@ def _production(config: Config) -> Resolution:
     registry = config.clients
     clients = list(registry.clients) if registry is not None else []
     resolution = _clients(config, PRODUCTION, clients) if clients else Resolution(PRODUCTION, ())
-    wrangler_dbs = tuple(
-        db for f in config.families.values() if not f.clients for db in f.databases
-    )
-    targets = resolution.targets + _wrangler_targets(config, wrangler_dbs, PRODUCTION)
+    targets = list(resolution.targets)
+    known = targets + [s.target for s in resolution.skipped]
+    for wrangler in config.wranglers:
+        for target in _production_databases(config, wrangler):
+            if not any(_same_database(k, target.database_name, target.database_id) for k in known):
+                targets.append(target)
+                known.append(target)
     if not targets and not resolution.skipped:
         raise ConfigError(
-            "no production databases: add top-level d1_databases (with database_id) to the "
-            "wrangler config, or clients to the client registry (config/clients.json)"
+            "no production databases: add [env.production] or top-level d1_databases (with "
+            "database_id) to the wrangler config, or clients to the client registry "
+            "(config/clients.json)"
         )
-    return Resolution(PRODUCTION, targets, resolution.skipped)
+    return Resolution(PRODUCTION, tuple(targets), resolution.skipped)
+
+
+def _production_databases(config: Config, wrangler: WranglerConfig) -> tuple[Target, ...]:
+    """One wrangler config's production databases: `[env.production]` if it has that section,
+    else the top-level databases of its families without clients."""
+    if PRODUCTION in wrangler.environments:
+        return _wrangler_targets(config, wrangler.environments[PRODUCTION], PRODUCTION)
+    others = [n for n in wrangler.environments if n != STAGING]
+    if others and config.clients is None:
+        raise ConfigError(_undeclared_production(config, wrangler, others))
+    families = (f for f in config.families.values() if not f.clients and f.wrangler is wrangler)
+    return _wrangler_targets(config, (db for f in families for db in f.databases), PRODUCTION)
+
+
+def _undeclared_production(config: Config, wrangler: WranglerConfig, others: list[str]) -> str:
+    envs = ", ".join(f"[env.{n}]" for n in others)
+    names = [db.database_name for n in others for db in wrangler.environments[n]]
+    example = ", ".join(f'"{n}"' for n in dict.fromkeys(names)) or '"<database_name>"'
+    registry = config.clients_file or "config/clients.json"
+    return (
+        f"{wrangler.path}: which databases are production is not declared: the config has "
+        f"{envs} but no [env.production], and there is no client registry ({registry}), so its "
+        "top-level databases may be the development ones. Declare production in pyproject.toml "
+        f"([tool.d1check.environments] production = [{example}]: database names or client "
+        "ids), add an [env.production] section, or list the production databases in the "
+        "client registry"
+    )
 
 
 def _client_for(config: Config, entry: str) -> Client | None:
@@ -253,10 +314,7 @@ def _client_for(config: Config, entry: str) -> Client | None:
 
 
 def _wrangler_database_named(config: Config, entry: str) -> WranglerDatabase | None:
-    if config.wrangler is None:
-        return None
-    envs = config.wrangler.environments.values()
-    every = config.wrangler.databases + tuple(db for dbs in envs for db in dbs)
+    every = [db for w in config.wranglers for db in w.every_database()]
     return next((db for db in every if db.database_name == entry and _owner(config, db)), None)
 
 

@@ -109,8 +109,8 @@ def test_status_local_only_project(project: Path) -> None:
 def test_status_without_credentials_says_so(remote_project: Path) -> None:
     result = run("status", remote_project)
     assert result.exit_code == 0, result.output
-    assert "staging → app-staging" in result.output
-    assert "production → app-prod" in result.output
+    assert "staging → family default: app-staging" in result.output
+    assert "production → family default: app-prod" in result.output
     rows = [line for line in result.output.splitlines() if line.startswith("default ")]
     assert len(rows) == 3
     assert all("no credentials" in row for row in rows[1:])

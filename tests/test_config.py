@@ -297,11 +297,65 @@ def test_families_have_their_own_dirs_tables_and_databases(tmp_path: Path) -> No
         config.family("nope")
 
 
-def test_default_family_holds_every_top_level_database(tmp_path: Path) -> None:
+def test_each_binding_is_a_family_of_its_own(tmp_path: Path) -> None:
     config = load(tmp_path, {"wrangler.toml": TWO_BINDINGS})
-    assert [d.binding for d in config.default_family.databases] == ["DB", "AUDIT"]
-    local = config.local_database()
-    assert local is not None and local.binding == "DB"
+    assert list(config.families) == ["db", "audit"]
+    db, audit = config.family("db"), config.family("audit")
+    assert [d.database_name for d in db.databases] == ["app-dev"]
+    assert [d.database_name for d in db.environment_databases] == ["app-staging"]
+    assert (db.migrations_dir, db.tracking_table) == (tmp_path / "db/migrations", "schema_history")
+    assert [d.database_name for d in audit.databases] == ["audit"]
+    assert (audit.migrations_dir, audit.tracking_table) == (
+        tmp_path / "migrations",
+        "d1_migrations",
+    )
+    assert (db.rollbacks_dir, audit.rollbacks_dir) == (
+        tmp_path / "rollbacks/db",
+        tmp_path / "rollbacks/audit",
+    )
+    local = config.local_database("audit")
+    assert local is not None and local.binding == "AUDIT"
+
+
+def test_bindings_sharing_a_directory_share_a_family(tmp_path: Path) -> None:
+    text = (
+        '[[d1_databases]]\nbinding = "A"\ndatabase_name = "a"\n'
+        '[[d1_databases]]\nbinding = "B"\ndatabase_name = "b"\nmigrations_dir = "./migrations/"\n'
+    )
+    config = load(tmp_path, {"wrangler.toml": text})
+    assert list(config.families) == ["default"]
+    assert [d.binding for d in config.default_family.databases] == ["A", "B"]
+    assert config.rollbacks_dir == tmp_path / "rollbacks"
+
+
+def test_one_database_under_two_families_is_refused(tmp_path: Path) -> None:
+    text = (
+        '[[d1_databases]]\nbinding = "DB"\ndatabase_name = "app"\ndatabase_id = "id-1"\n'
+        '[[d1_databases]]\nbinding = "OTHER"\ndatabase_name = "app-again"\n'
+        'database_id = "id-1"\nmigrations_dir = "other"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, {"wrangler.toml": text})
+    message = str(info.value)
+    assert "database 'app' is both binding 'DB'" in message
+    assert "binding 'OTHER'" in message and "(migrations other)" in message
+    assert "ambiguous" in message and "[tool.d1check.families.NAME]" in message
+
+
+def test_one_migrations_dir_for_several_families_is_refused(tmp_path: Path) -> None:
+    files = {"wrangler.toml": TWO_BINDINGS, **pyproject('migrations_dir = "sql"')}
+    with pytest.raises(ConfigError, match=r"migrations_dir is one directory.*DB → .*db/migrations"):
+        load(tmp_path, files)
+
+
+def test_clients_belong_to_the_family_that_names_their_databases(tmp_path: Path) -> None:
+    text = TWO_BINDINGS + '[env.acme]\n[[env.acme.d1_databases]]\nbinding = "AUDIT"\n'
+    text += 'database_name = "acme-db"\ndatabase_id = "id-acme"\n'
+    files = {"wrangler.toml": text, "config/clients.json": json.dumps(CLIENTS)}
+    config = load(tmp_path, files)
+    assert [f.name for f in config.families.values() if f.clients] == ["audit"]
+    with pytest.raises(ConfigError, match=r"several families \(db, audit\).*match none of them"):
+        load(tmp_path / "x", files | {"wrangler.toml": TWO_BINDINGS})
 
 
 def test_unknown_family_key(tmp_path: Path) -> None:
@@ -349,8 +403,10 @@ def test_environments_are_lists_of_names(tmp_path: Path) -> None:
     assert config.environments == {"canary": ("acme", "db-2")}
     with pytest.raises(ConfigError, match=r"canary: expected a list of strings"):
         load(tmp_path / "x", pyproject('[tool.d1check.environments]\ncanary = "acme"'))
-    with pytest.raises(ConfigError, match=r"'production' is built in"):
-        load(tmp_path / "y", pyproject('[tool.d1check.environments]\nproduction = ["a"]'))
+    with pytest.raises(ConfigError, match=r"'local' is built in"):
+        load(tmp_path / "y", pyproject('[tool.d1check.environments]\nlocal = ["a"]'))
+    declared = load(tmp_path / "z", pyproject('[tool.d1check.environments]\nproduction = ["a"]'))
+    assert declared.environments == {"production": ("a",)}
 
 
 def test_a_name_may_mean_only_one_thing(tmp_path: Path) -> None:
@@ -388,3 +444,60 @@ def test_missing_pattern_target_is_an_error(tmp_path: Path) -> None:
     config = load(tmp_path, pyproject('production_schema = "prod.sql"'))
     with pytest.raises(ConfigError, match=r"production_schema: 'prod.sql' does not exist"):
         config.production_schema_paths()
+
+
+# -- reading wrangler configs as wrangler does; finding them below the root ----------------------
+
+
+def test_wrangler_toml_with_a_byte_order_mark(tmp_path: Path) -> None:
+    (tmp_path / "wrangler.toml").write_bytes(b"\xef\xbb\xbf" + WRANGLER_TOML.encode())
+    config = load_config(tmp_path)
+    assert config.wrangler is not None and config.wrangler.account_id == "acc-top"
+
+
+def test_wrangler_configs_below_the_root(tmp_path: Path) -> None:
+    one = '[[d1_databases]]\nbinding = "DB"\ndatabase_name = "{}"\n'
+    files = {
+        "services/api/wrangler.toml": one.format("api"),
+        "services/api/nested/wrangler.toml": one.format("inside-a-project"),
+        "workers/cron/wrangler.jsonc": '{"d1_databases": [{"binding": "DB"}]}',
+        "a/b/c/wrangler.toml": one.format("deep-enough"),
+        "a/b/c/d/wrangler.toml": one.format("too-deep"),
+        "node_modules/pkg/wrangler.toml": one.format("a-dependency"),
+        ".hidden/wrangler.toml": one.format("hidden"),
+        "build/wrangler.toml": one.format("norecursedirs"),
+    }
+    config = load(tmp_path, files)
+    assert config.found_below
+    found = [w.path.relative_to(tmp_path).as_posix() for w in config.wranglers]
+    assert found == [
+        "a/b/c/wrangler.toml",
+        "services/api/wrangler.toml",
+        "workers/cron/wrangler.jsonc",
+    ]
+    assert list(config.families) == ["a/b/c", "services/api", "workers/cron"]
+    api = config.family("services/api")
+    assert api.migrations_dir == tmp_path / "services/api/migrations"
+    assert api.rollbacks_dir == tmp_path / "services/api/rollbacks"
+    assert load_config(tmp_path, norecursedirs=["services"]).family("a/b/c")
+    custom = load_config(tmp_path, norecursedirs=["serv*"])
+    assert list(custom.families) == ["a/b/c", "build", "workers/cron"]
+
+
+def test_no_search_when_the_root_has_config_or_migrations(tmp_path: Path) -> None:
+    files = {"app/wrangler.toml": '[[d1_databases]]\nbinding = "DB"\n', "migrations/.keep": ""}
+    assert load(tmp_path, files).wranglers == ()
+    assert load(tmp_path / "t", {**files, "migrations/.keep": "", **pyproject("")}).wranglers == ()
+
+
+def test_migrations_pattern_is_checked_as_wrangler_checks_it(tmp_path: Path) -> None:
+    entry = '[[d1_databases]]\nbinding = "DB"\n'
+    with pytest.raises(ConfigError, match=r"migrations_pattern .* without migrations_dir"):
+        load(tmp_path / "a", {"wrangler.toml": entry + 'migrations_pattern = "m/*/x.sql"\n'})
+    with pytest.raises(ConfigError, match=r"must start with 'db/' to match migrations_dir 'db'"):
+        text = entry + 'migrations_dir = "db"\nmigrations_pattern = "m/*/x.sql"\n'
+        load(tmp_path / "b", {"wrangler.toml": text})
+    text = entry + 'migrations_dir = "./db/"\nmigrations_pattern = "db/*/migration.sql"\n'
+    assert load(tmp_path / "c", {"wrangler.toml": text}).default_family.migrations_pattern == (
+        "*/migration.sql"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -131,7 +132,7 @@ def test_local_without_any_config(tmp_path: Path) -> None:
 
 
 def test_production_without_clients_is_every_top_level_database(tmp_path: Path) -> None:
-    config = make(tmp_path, {"wrangler.toml": WRANGLER})
+    config = make(tmp_path, {"wrangler.toml": WRANGLER.split("[env.preview]")[0]})
     resolution = resolve_targets(config, "production")
     assert names(resolution.targets) == ["app", "cache"]
     app = resolution.targets[0]
@@ -233,3 +234,114 @@ def test_unknown_name_lists_the_valid_ones(fleet: Config) -> None:
     assert "local, staging, production, canary, staging, preview, acme" not in message
     assert "local, staging, production, canary, preview, acme, globex, initech" in message
     assert target_names(fleet)[:3] == ["local", "staging", "production"]
+
+
+# -- production in wrangler configs with environments -------------------------------------------
+
+ENV_PRODUCTION = """
+[[d1_databases]]
+binding = "DB"
+database_name = "app-dev"
+database_id = "id-dev"
+
+[env.staging]
+[[env.staging.d1_databases]]
+binding = "DB"
+database_name = "app-staging"
+database_id = "id-staging"
+
+[env.production]
+account_id = "acc-prod"
+[[env.production.d1_databases]]
+binding = "DB"
+database_name = "app-prod"
+database_id = "id-prod"
+"""
+
+
+def test_production_is_env_production_and_not_the_top_level_dev_database(tmp_path: Path) -> None:
+    config = make(tmp_path, {"wrangler.toml": ENV_PRODUCTION})
+    (target,) = resolve_targets(config, "production").targets
+    assert (target.database_name, target.database_id) == ("app-prod", "id-prod")
+    assert (target.family, target.environment, target.account_id) == (
+        "default",
+        "production",
+        "acc-prod",
+    )
+    (local,) = resolve_targets(config, "local").targets
+    assert local.database_name == "app-dev"
+
+
+def test_production_with_other_envs_and_no_registry_is_refused(tmp_path: Path) -> None:
+    config = make(tmp_path, {"wrangler.toml": WRANGLER})
+    with pytest.raises(ConfigError) as info:
+        resolve_targets(config, "production")
+    message = str(info.value)
+    assert "wrangler.toml: which databases are production is not declared" in message
+    assert "[env.preview] but no [env.production]" in message
+    assert '[tool.d1check.environments] production = ["app-preview"]' in message
+    assert names(resolve_targets(config, "staging").targets) == ["app-staging"]
+
+
+def test_production_declared_in_tool_environments(tmp_path: Path) -> None:
+    declared = '[tool.d1check.environments]\nproduction = ["app-preview"]\n'
+    config = make(tmp_path, {"wrangler.toml": WRANGLER, "pyproject.toml": declared})
+    (target,) = resolve_targets(config, "production").targets
+    assert (target.database_name, target.environment) == ("app-preview", "production")
+    assert target.account_id == "acc-preview"
+    assert target_names(config) == ["local", "staging", "production", "preview"]
+
+
+# -- the layout of the migration guide our users follow ------------------------------------------
+
+GUIDE = Path(__file__).parent / "examples" / "guide_layout"
+
+
+def guide(tmp_path: Path, *, registry: bool) -> Config:
+    shutil.copytree(GUIDE, tmp_path, dirs_exist_ok=True)
+    if not registry:
+        (tmp_path / "config" / "clients.json").unlink()
+    return load_config(tmp_path)
+
+
+def test_guide_layout_with_the_client_registry(tmp_path: Path) -> None:
+    config = guide(tmp_path, registry=True)
+    assert list(config.families) == ["default"]
+    (local,) = resolve_targets(config, "local").targets
+    assert (local.database_name, local.remote) == ("pulse-local", False)
+    (staging,) = resolve_targets(config, "staging").targets
+    assert (staging.database_name, staging.database_id) == ("pulse-staging", "your-staging-db-id")
+    production = resolve_targets(config, "production")
+    assert names(production.targets) == ["client-a", "client-b", "client-c"]
+    assert "pulse-local" not in {t.database_name for t in production.targets}
+    (client_a,) = resolve_targets(config, "client-a").targets
+    assert (client_a.client_id, client_a.database_name) == ("client-a", "pulse-client-a")
+    assert client_a.database_id == "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+    assert target_names(config).count("client-a") == 1
+
+
+def test_guide_layout_without_the_client_registry(tmp_path: Path) -> None:
+    config = guide(tmp_path, registry=False)
+    (client_a,) = resolve_targets(config, "client-a").targets
+    assert (client_a.database_name, client_a.database_id) == ("pulse-client-a", "client-a-db-id")
+    assert client_a.environment == "client-a" and client_a.client_id is None
+    assert names(resolve_targets(config, "staging").targets) == ["pulse-staging"]
+    with pytest.raises(ConfigError) as info:
+        resolve_targets(config, "production")
+    message = str(info.value)
+    assert "[env.client-a], [env.client-b], [env.client-c] but no [env.production]" in message
+    assert 'production = ["pulse-client-a", "pulse-client-b", "pulse-client-c"]' in message
+
+
+def test_an_env_and_a_client_id_naming_different_databases_are_refused(tmp_path: Path) -> None:
+    shutil.copytree(GUIDE, tmp_path, dirs_exist_ok=True)
+    registry = tmp_path / "config" / "clients.json"
+    data = json.loads(registry.read_text())
+    data["clients"][0]["database_name"] = "pulse-someone-else"
+    registry.write_text(json.dumps(data))
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    message = str(info.value)
+    assert "'client-a' is both a wrangler config env (databases pulse-client-a)" in message
+    assert "client id in clients.json (database pulse-someone-else)" in message
+    assert "do not name the same database" in message

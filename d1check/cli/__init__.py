@@ -157,7 +157,7 @@ def _show_status(status: ProjectStatus) -> None:
         if name.problem:
             click.echo(f"  {name.name}: not configured ({name.problem.splitlines()[0]})")
             continue
-        text = ", ".join(name.targets) or "no databases"
+        text = name.description
         skipped = f" (skipped: {', '.join(name.skipped)})" if name.skipped else ""
         click.echo(f"  {name.name} → {text}{skipped}")
     click.echo("")
@@ -380,7 +380,7 @@ def baseline(root: Path, version: str | None, family: str | None) -> None:
     config = _config(root)
     families = [config.family(family)] if family else list(config.families.values())
     for fam in families:
-        migrations = discover(fam.migrations_dir, fam.rollbacks_dir)
+        migrations = discover(fam.migrations_dir, fam.rollbacks_dir, fam.migrations_pattern)
         path = write_sums(migrations, version)
         count = len(read_sums(path).files)
         new = len(migrations.migrations) - count

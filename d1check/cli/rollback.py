@@ -53,7 +53,7 @@ def plan_rollback(
     family: Family, version: str, applied: list[str], where: str, style: TrackingStyle
 ) -> RollbackPlan:
     """Check that `version` is the last applied migration and has a rollback file."""
-    migrations = discover(family.migrations_dir, family.rollbacks_dir)
+    migrations = discover(family.migrations_dir, family.rollbacks_dir, family.migrations_pattern)
     migration = migrations.find(version)
     name = tracking_name(migration.name, migration.file_name, style)
     if not applied or applied[-1].removesuffix(".sql") != name.removesuffix(".sql"):

@@ -56,7 +56,7 @@ def _display(path: Path, root: Path) -> str:
 
 def create_migration(family: Family, name: str, root: Path) -> NewMigration:
     """Write `NNNN_<name>.sql` and `NNNN_rollback.sql`; ConfigError if either exists."""
-    migrations = discover(family.migrations_dir, family.rollbacks_dir)
+    migrations = discover(family.migrations_dir, family.rollbacks_dir, family.migrations_pattern)
     version = next_version(migrations)
     stem = f"{version}_{slug(name)}"
     migration = family.migrations_dir / f"{stem}.sql"
