@@ -10,6 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from d1check.cli import cli
+from d1check.config import load_config
+from d1check.discovery import discover
+from d1check.project import check_checksums
 
 EXAMPLES = Path(__file__).parent / "examples"
 INNER = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
@@ -235,3 +238,18 @@ def test_a_passed_over_add_column_is_a_note(pytester: pytest.Pytester, history: 
     result.stdout.fnmatch_lines(
         ["migrations/0005_add_bio.sql::idempotent: *is safe to apply again only under atomic*"]
     )
+
+
+def test_baseline_of_nested_migrations_marks_them_shipped(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLES / "nested_pattern", tmp_path, dirs_exist_ok=True)
+    assert "2 shipped migration(s), 0 new" in baseline(tmp_path)
+    recorded = (tmp_path / "migrations" / "d1check.sum").read_text().splitlines()[1:]
+    assert [line.split()[0] for line in recorded] == [
+        "0000_init/migration.sql",
+        "0001_add_tags/migration.sql",
+    ]
+    config = load_config(tmp_path)
+    family = config.default_family
+    found = discover(family.migrations_dir, family.rollbacks_dir, family.migrations_pattern)
+    assert [m.shipped for m in found.migrations] == [True, True]
+    assert check_checksums(found).outcome == "passed"
