@@ -48,9 +48,11 @@ D1_LIMITS: dict[int, int] = {
     apsw.SQLITE_LIMIT_COMPOUND_SELECT: COMPOUND_SELECT_LIMIT,
     apsw.SQLITE_LIMIT_TRIGGER_DEPTH: TRIGGER_DEPTH_LIMIT,
 }
-# Limits lifted inside `internal()`: they bound a statement's text, not the data it leaves behind.
+# Limits lifted inside `internal()`: they bound a statement's text, not the data it leaves behind
+# (d1check's own reads of a 100-column table select its rowid too: 101 result columns).
 _INTERNAL_LIMITS: dict[int, int] = {
     apsw.SQLITE_LIMIT_SQL_LENGTH: 1_000_000_000,
+    apsw.SQLITE_LIMIT_COLUMN: 2000,
     apsw.SQLITE_LIMIT_VARIABLE_NUMBER: 32_766,
     apsw.SQLITE_LIMIT_FUNCTION_ARG: 1000,
     apsw.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: 50_000,
@@ -645,7 +647,7 @@ class D1Database:
         """The connection for d1check's own bookkeeping: no D1 authorizer, statement limits lifted
         (a context manager giving the connection; blocks may nest).
 
-        Foreign keys stay on; data limits (string/row size, columns) stay D1's.
+        Foreign keys stay on; data limits (string/row size) stay D1's.
         """
         return _Internal(self)
 
