@@ -10,7 +10,15 @@ from pathlib import Path
 
 import apsw
 import pytest
-from cases import APPLIED, Case, Verdict, classify, directory_cases, statement_cases
+from cases import (
+    APPLIED,
+    Case,
+    Verdict,
+    classify,
+    directory_cases,
+    length_cases,
+    statement_cases,
+)
 from wrangler_driver import (
     Job,
     Outcome,
@@ -33,7 +41,7 @@ pytestmark = pytest.mark.workerd
 
 TRACKING = "d1_migrations"
 LIMITS_DIR = Path(tempfile.gettempdir()) / "d1check-fidelity-limits"
-DIRECTORIES = directory_cases()
+DIRECTORIES = [*directory_cases(), *length_cases(LIMITS_DIR / "lengths")]
 STATEMENTS = statement_cases(LIMITS_DIR)
 ALL_CASES = {c.name: c for c in [*DIRECTORIES, *STATEMENTS]}
 CLI_CASES = ("begin_transaction", "unterminated_comment", "last_statement_without_semicolon")

@@ -1,0 +1,108 @@
+"""D1's limits and wrangler's traps, end to end: each migration fails where wrangler fails it
+(measured with `wrangler d1 migrations apply --local`, see tests/fidelity) and passes elsewhere."""
+
+from __future__ import annotations
+
+import pytest
+
+INNER = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+PYPROJECT = """\
+[tool.d1check]
+migrations_dir = "migrations"
+rollbacks_dir = "rollbacks"
+require_rollbacks = false
+check_idempotency = false
+"""
+
+
+def run_project(pytester: pytest.Pytester, files: dict[str, str]) -> pytest.RunResult:
+    """Write a project (pyproject.toml plus `files` under migrations/) and run pytest on it."""
+    pytester.makefile(".toml", pyproject=PYPROJECT)
+    migrations = pytester.mkdir("migrations")
+    for name, text in files.items():
+        (migrations / name).write_bytes(text.encode("utf-8"))
+    return pytester.runpytest(*INNER, "-rA")
+
+
+def outcomes(result: pytest.RunResult) -> dict[str, str]:
+    """The outcome of each item, by node id."""
+    reports = result.reprec.getreports("pytest_runtest_logreport")  # type: ignore[attr-defined]
+    return {r.nodeid: r.outcome for r in reports if r.when == "call"}
+
+
+def text(result: pytest.RunResult, nodeid: str) -> str:
+    """The failure (or skip) text of one item."""
+    reports = result.reprec.getreports("pytest_runtest_logreport")  # type: ignore[attr-defined]
+    found = [r for r in reports if r.nodeid == nodeid and r.when == "call"]
+    assert found, f"no item {nodeid}"
+    return str(found[0].longreprtext)
+
+
+def item(file_name: str, check: str) -> str:
+    return f"migrations/{file_name}::{check}"
+
+
+def wide_table(columns: int) -> str:
+    names = ",\n  ".join(["id INTEGER PRIMARY KEY"] + [f"c{i:03} TEXT" for i in range(1, columns)])
+    return f"CREATE TABLE wide (\n  {names}\n);\nINSERT INTO wide (id, c001) VALUES (1, 'a');\n"
+
+
+# --- columns ----------------------------------------------------------------------------------
+
+
+def test_a_table_of_100_columns_passes_and_the_101st_fails_where_it_is_added(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run_project(
+        pytester,
+        {
+            "0001_wide.sql": wide_table(100),
+            "0002_more.sql": "ALTER TABLE wide ADD COLUMN extra TEXT;\n",
+        },
+    )
+    seen = outcomes(result)
+    for check in ("applies", "rows", "d1"):
+        assert seen[item("0001_wide.sql", check)] == "passed", text(
+            result, item("0001_wide.sql", check)
+        )
+    assert seen[item("0002_more.sql", "applies")] == "failed"
+    assert seen[item("0002_more.sql", "d1")] == "failed"
+    assert "0002_more.sql:1: too many columns" in text(result, item("0002_more.sql", "applies"))
+
+
+# --- statement length -------------------------------------------------------------------------
+
+
+def padded(size: int) -> str:
+    """An INSERT of `size` bytes, its `;` included."""
+    head, tail = "INSERT INTO t (a) VALUES ('", "');"
+    return head + "x" * (size - len(head) - len(tail)) + tail
+
+
+COMMENT = "-- a comment travels with the statement\n"
+
+
+@pytest.mark.parametrize(
+    ("text_", "verdict"),
+    [
+        (padded(100_001), "passed"),  # wrangler sends 100,000 bytes: no `;`
+        (padded(100_002), "failed"),
+        (COMMENT + padded(100_001 - len(COMMENT)), "passed"),
+        (COMMENT + padded(100_002 - len(COMMENT)), "failed"),
+    ],
+    ids=["100000", "100001", "comment-100000", "comment-100001"],
+)
+def test_statement_length_counts_what_wrangler_sends(
+    pytester: pytest.Pytester, text_: str, verdict: str
+) -> None:
+    result = run_project(
+        pytester, {"0001_t.sql": "CREATE TABLE t (a TEXT);\n", "0002_load.sql": text_ + "\n"}
+    )
+    seen = outcomes(result)
+    assert seen[item("0002_load.sql", "applies")] == verdict
+    assert seen[item("0002_load.sql", "d1")] == verdict
+    if verdict == "failed":
+        message = text(result, item("0002_load.sql", "d1"))
+        assert "0002_load.sql:" in message
+        assert "statement too long" in message
+        assert "wrangler sends the statement as 100,001 bytes" in message
