@@ -23,7 +23,7 @@ from d1check.schema import (
 )
 from d1check.sqlfacts import TRANSACTION_WORDS, Effect, effects, touched_tables, words
 from d1check.statements import Statement, first_keywords, has_unterminated_comment
-from d1check.tracking import records_itself
+from d1check.tracking import TrackingStyle, records_itself
 
 CHECK_NAMES = ("applies", "rows", "rollback", "idempotent", "d1", "destructive")
 D1_FILE_WARNING_BYTES = 100_000
@@ -295,7 +295,7 @@ def _all_effects(statements: Sequence[Statement]) -> list[tuple[Statement, Effec
 
 def check_rows(applied: Applied) -> CheckResult:
     """Rows in tables the migration does not drop or delete from are still there afterwards."""
-    if applied.after is None:
+    if applied.after is None or style.seed_style:
         return skipped("rows", "the migration does not apply (see ::applies)")
     found = _all_effects(applied.migration.file.statements)
     deleted = {e.table.lower() for _, e in found if e.action == "delete"}
@@ -379,7 +379,7 @@ def check_idempotent(applied: Applied) -> CheckResult:
         return skipped("idempotent", f"declared not-idempotent: {declared.reason}")
     if not policy.check_idempotency:
         return skipped("idempotent", "check_idempotency = false in [tool.d1check]")
-    if applied.after is None:
+    if applied.after is None or style.seed_style:
         return skipped("idempotent", "the migration does not apply (see ::applies)")
     statements = [
         s for s in migration.file.statements if not _tracking_statement(s, policy.tracking_table)
@@ -458,7 +458,7 @@ def check_rollback(applied: Applied) -> CheckResult:
     rollback = migration.rollback
     if rollback is None:
         return _missing_rollback(migration, policy)
-    if applied.after is None:
+    if applied.after is None or style.seed_style:
         return skipped("rollback", "the migration does not apply (see ::applies)")
     work = applied.after.db
     with work.trial():
@@ -723,6 +723,7 @@ def check_d1(applied: Applied) -> CheckResult:
     findings = lint_d1(migration.file, applied.before.schema)
     if migration.rollback is not None and applied.after is not None:
         findings += lint_d1(migration.rollback, applied.after.schema)
+    findings += wrangler_tracking_failure(applied)
     if applied.error is not None and _is_d1_refusal(applied.error):
         error = applied.error
         where = f"{error.source}:{error.line}" if error.line else error.source
@@ -732,6 +733,48 @@ def check_d1(applied: Applied) -> CheckResult:
     if findings:
         return failed("d1", "\n".join(findings), warnings)
     return passed("d1", warnings=warnings)
+
+
+def wrangler_tracking_failure(applied: Applied) -> list[str]:
+    """The failure of the tracking INSERT wrangler sends right after the migration's statements
+    (a row the file wrote itself, a tracking table it dropped), as a finding; [] when it lands.
+
+    The hand-written `_migrations` style is not wrangler's: its migrations record themselves.
+    """
+    style = TrackingStyle(applied.policy.tracking_table)
+    if applied.after is None or style.seed_style:
+        return []
+    migration = applied.migration
+    insert = style.insert_sql(migration.file_name, migration.version, migration.file.sha256)
+    db = applied.after.db
+    try:
+        with db.trial():
+            db.run([Statement(insert, 0, 0, True)], source=style.table)
+    except SQLError as error:
+        return [
+            f"{migration.path}: wrangler records the migration with `{insert}` in the same "
+            f"request, after the file's statements, and that fails: {error.message} — so "
+            f"wrangler fails the migration\n  fix: {_tracking_fix(migration, style.table)}"
+        ]
+    return []
+
+
+def _tracking_fix(migration: Migration, table: str) -> str:
+    for statement, effect in _all_effects(migration.file.statements):
+        if effect.table.lower() != table.lower():
+            continue
+        where = f"{migration.path}:{statement.line}"
+        if effect.action in ("insert", "insert-or-replace"):
+            return f"remove the INSERT into {table} at {where}: wrangler records each migration"
+        if effect.action in ("drop-table", "rename-table", "drop-column", "rename-column"):
+            return (
+                f"keep {table} as wrangler created it (changed at {where}): wrangler records "
+                "every migration in it"
+            )
+    return (
+        f"{table} already holds a row for {migration.file_name}, written by an earlier "
+        f"migration: remove that INSERT and leave {table} to wrangler"
+    )
 
 
 def _is_d1_refusal(error: SQLError) -> bool:

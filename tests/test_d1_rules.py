@@ -106,3 +106,116 @@ def test_statement_length_counts_what_wrangler_sends(
         assert "0002_load.sql:" in message
         assert "statement too long" in message
         assert "wrangler sends the statement as 100,001 bytes" in message
+
+
+# --- wrangler's tracking row ------------------------------------------------------------------
+
+
+def test_d1_fails_a_migration_that_writes_its_own_tracking_row(pytester: pytest.Pytester) -> None:
+    result = run_project(
+        pytester,
+        {
+            "0001_a.sql": "CREATE TABLE a (id INTEGER PRIMARY KEY);\n",
+            "0002_records_itself.sql": "CREATE TABLE b (id INTEGER PRIMARY KEY);\n"
+            "INSERT OR IGNORE INTO d1_migrations (name) VALUES ('0002_records_itself.sql');\n",
+        },
+    )
+    node = item("0002_records_itself.sql", "d1")
+    assert outcomes(result)[node] == "failed"
+    message = text(result, node)
+    assert "UNIQUE constraint failed: d1_migrations.name" in message
+    assert "remove the INSERT into d1_migrations at migrations/0002_records_itself.sql:2" in message
+    assert outcomes(result)[item("0001_a.sql", "d1")] == "passed"
+
+
+def test_d1_fails_a_migration_that_drops_the_tracking_table(pytester: pytest.Pytester) -> None:
+    result = run_project(pytester, {"0001_drop.sql": "DROP TABLE d1_migrations;\n"})
+    node = item("0001_drop.sql", "d1")
+    assert outcomes(result)[node] == "failed"
+    message = text(result, node)
+    assert "no such table: d1_migrations" in message
+    assert "keep d1_migrations as wrangler created it" in message
+
+
+def test_d1_fails_the_migration_whose_row_an_earlier_one_wrote(pytester: pytest.Pytester) -> None:
+    result = run_project(
+        pytester,
+        {
+            "0001_a.sql": "CREATE TABLE a (id INTEGER PRIMARY KEY);\n"
+            "INSERT INTO d1_migrations (name) VALUES ('0002_b.sql');\n",
+            "0002_b.sql": "CREATE TABLE b (id INTEGER PRIMARY KEY);\n",
+        },
+    )
+    seen = outcomes(result)
+    assert seen[item("0001_a.sql", "d1")] == "passed"  # wrangler applies it
+    assert seen[item("0002_b.sql", "d1")] == "failed"
+    assert "already holds a row for 0002_b.sql" in text(result, item("0002_b.sql", "d1"))
+
+
+def test_d1_passes_unrelated_tracking_rows(pytester: pytest.Pytester) -> None:
+    result = run_project(
+        pytester,
+        {
+            "0001_a.sql": "CREATE TABLE a (id INTEGER PRIMARY KEY);\n",
+            "0002_seed.sql": "INSERT INTO d1_migrations (name) VALUES ('seed');\n",
+            "0003_forget.sql": "DELETE FROM d1_migrations WHERE name = 'seed';\n",
+        },
+    )
+    seen = outcomes(result)
+    for name in ("0001_a.sql", "0002_seed.sql", "0003_forget.sql"):
+        assert seen[item(name, "d1")] == "passed", text(result, item(name, "d1"))
+
+
+def test_d1_passes_self_recording_in_the_hand_written_migrations_table(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(".toml", pyproject=PYPROJECT + 'tracking_table = "_migrations"\n')
+    migrations = pytester.mkdir("migrations")
+    (migrations / "0001_a.sql").write_text(
+        "CREATE TABLE a (id INTEGER PRIMARY KEY);\n"
+        "INSERT INTO _migrations (version, name) VALUES ('0001', 'a');\n"
+    )
+    result = pytester.runpytest(*INNER)
+    assert outcomes(result)[item("0001_a.sql", "d1")] == "passed"
+
+
+# --- a last statement without its `;` ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text_",
+    [
+        "CREATE TABLE b (y)\n",
+        "CREATE TABLE b (y) -- no semicolon; here\n",
+        "CREATE TABLE b (y) /* ; */",
+        "CREATE TABLE a (x);\r\nCREATE TABLE b (y)\r\n",
+        "CREATE TABLE a (x);--> statement-breakpoint\nCREATE TABLE b (y)",
+        "CREATE TABLE a (x);\nCREATE TRIGGER ta AFTER INSERT ON a BEGIN SELECT 1; END",
+    ],
+    ids=["newline", "comment-after", "block-comment", "crlf", "drizzle", "trigger"],
+)
+def test_d1_fails_a_last_statement_without_its_semicolon(
+    pytester: pytest.Pytester, text_: str
+) -> None:
+    result = run_project(pytester, {"0001_last.sql": text_})
+    node = item("0001_last.sql", "d1")
+    assert outcomes(result)[node] == "failed"
+    assert "the last statement has no `;`" in text(result, node)
+
+
+@pytest.mark.parametrize(
+    "text_",
+    [
+        "CREATE TABLE b (y); -- done",
+        "CREATE TABLE b (y);\n--> statement-breakpoint\nCREATE INDEX b_y ON b (y);\n"
+        "--> statement-breakpoint\n",
+        "CREATE TABLE b (y);\n/* the end */",
+        "CREATE TABLE b (y);\r\n-- end",
+        "-- nothing yet",
+    ],
+    ids=["comment-no-eol", "drizzle", "block-comment", "crlf", "comment-only"],
+)
+def test_d1_passes_a_terminated_last_statement(pytester: pytest.Pytester, text_: str) -> None:
+    result = run_project(pytester, {"0001_last.sql": text_})
+    node = item("0001_last.sql", "d1")
+    assert outcomes(result)[node] == "passed", text(result, node)
