@@ -295,7 +295,7 @@ def _all_effects(statements: Sequence[Statement]) -> list[tuple[Statement, Effec
 
 def check_rows(applied: Applied) -> CheckResult:
     """Rows in tables the migration does not drop or delete from are still there afterwards."""
-    if applied.after is None or style.seed_style:
+    if applied.after is None:
         return skipped("rows", "the migration does not apply (see ::applies)")
     found = _all_effects(applied.migration.file.statements)
     deleted = {e.table.lower() for _, e in found if e.action == "delete"}
@@ -379,7 +379,7 @@ def check_idempotent(applied: Applied) -> CheckResult:
         return skipped("idempotent", f"declared not-idempotent: {declared.reason}")
     if not policy.check_idempotency:
         return skipped("idempotent", "check_idempotency = false in [tool.d1check]")
-    if applied.after is None or style.seed_style:
+    if applied.after is None:
         return skipped("idempotent", "the migration does not apply (see ::applies)")
     statements = [
         s for s in migration.file.statements if not _tracking_statement(s, policy.tracking_table)
@@ -458,7 +458,7 @@ def check_rollback(applied: Applied) -> CheckResult:
     rollback = migration.rollback
     if rollback is None:
         return _missing_rollback(migration, policy)
-    if applied.after is None or style.seed_style:
+    if applied.after is None:
         return skipped("rollback", "the migration does not apply (see ::applies)")
     work = applied.after.db
     with work.trial():
