@@ -720,7 +720,8 @@ def check_destructive(applied: Applied) -> CheckResult:
 def check_d1(applied: Applied) -> CheckResult:
     """D1's own rules and wrangler's traps, in the migration and in its rollback."""
     migration = applied.migration
-    findings = lint_d1(migration.file, applied.before.schema)
+    findings = [str(problem) for problem in migration.directive_problems]
+    findings += lint_d1(migration.file, applied.before.schema)
     if migration.rollback is not None and applied.after is not None:
         findings += lint_d1(migration.rollback, applied.after.schema)
     findings += wrangler_tracking_failure(applied)

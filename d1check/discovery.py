@@ -16,11 +16,13 @@ __all__ = [
     "DIRECTIVE_KINDS",
     "SUM_FILE",
     "Directive",
+    "DirectiveProblem",
     "Migration",
     "MigrationSet",
     "SqlFile",
     "discover",
     "parse_directives",
+    "read_directives",
     "read_shipped",
     "read_sql_file",
     "wrangler_order_key",
@@ -41,6 +43,19 @@ class Directive:
     kind: str
     reason: str
     line: int
+
+
+@dataclass(frozen=True)
+class DirectiveProblem:
+    """A `d1check:` comment that is not a valid directive (no reason, unknown kind): the
+    directive is ignored and the migration's `d1` check fails on it."""
+
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,8 @@ class Migration:
     shipped: bool = False
     """Recorded as shipped by `d1check baseline` (listed in `d1check.sum`): applied somewhere
     already, so held to facts (it builds a database, D1 accepts it, it is unchanged), not policy."""
+    directive_problems: tuple[DirectiveProblem, ...] = ()
+    """`d1check:` comments that are not valid directives: ignored, reported by the `d1` check."""
 
     @property
     def path(self) -> Path:
@@ -151,18 +168,29 @@ def wrangler_order_key(file_name: str) -> tuple[int, int, str]:
 
 def parse_directives(file: SqlFile) -> tuple[Directive, ...]:
     """The `d1check:` directives in the comments of `file`; MigrationFileError for a bad one."""
+    directives, problems = read_directives(file)
+    if problems:
+        raise MigrationFileError(file.path, problems[0].message, line=problems[0].line)
+    return directives
+
+
+def read_directives(file: SqlFile) -> tuple[tuple[Directive, ...], tuple[DirectiveProblem, ...]]:
+    """The valid `d1check:` directives in the comments of `file`, and the invalid ones."""
     found: list[Directive] = []
+    problems: list[DirectiveProblem] = []
     if "d1check" not in file.text:
-        return ()
+        return (), ()
     for token in tokenize(file.text):
         if token.kind != "comment":
             continue
         first_line = file.text.count("\n", 0, token.offset) + 1
         for i, body in enumerate(_comment_lines(token.text)):
-            directive = _parse_directive(body, file.path, first_line + i)
-            if directive is not None:
-                found.append(directive)
-    return tuple(found)
+            parsed = _parse_directive(body, file.path, first_line + i)
+            if isinstance(parsed, Directive):
+                found.append(parsed)
+            elif parsed is not None:
+                problems.append(parsed)
+    return tuple(found), tuple(problems)
 
 
 def _comment_lines(comment: str) -> list[str]:
@@ -172,7 +200,7 @@ def _comment_lines(comment: str) -> list[str]:
     return [line.strip().lstrip("*") for line in body.split("\n")]
 
 
-def _parse_directive(body: str, path: Path, line: int) -> Directive | None:
+def _parse_directive(body: str, path: Path, line: int) -> Directive | DirectiveProblem | None:
     match = _DIRECTIVE.match(body.strip())
     if match is None:
         return None
@@ -180,12 +208,18 @@ def _parse_directive(body: str, path: Path, line: int) -> Directive | None:
     known = ", ".join(DIRECTIVE_KINDS)
     usage = "write `-- d1check: <directive> <reason>`"
     if kind not in DIRECTIVE_KINDS:
-        raise MigrationFileError(
-            path, f"unknown directive `d1check: {kind}`; known directives: {known}", line=line
+        return DirectiveProblem(
+            path,
+            line,
+            f"unknown directive `d1check: {kind}` (ignored); known directives: {known}\n"
+            f"  fix: {usage}",
         )
     if not reason:
-        raise MigrationFileError(
-            path, f"directive `d1check: {kind}` needs a reason; {usage} (known: {known})", line=line
+        return DirectiveProblem(
+            path,
+            line,
+            f"directive `d1check: {kind}` needs a reason (ignored until it has one)\n"
+            f"  fix: {usage}, e.g. `-- d1check: {kind} <why>` (known: {known})",
         )
     return Directive(kind, reason, line)
 
@@ -222,8 +256,10 @@ def _migration(path: Path, rollbacks: dict[int, Path], shipped: frozenset[str]) 
     number = int(digits) if digits else None
     rollback_path = rollbacks.get(number) if number is not None else None
     rollback = read_sql_file(rollback_path) if rollback_path is not None else None
-    directives = parse_directives(file)
-    return Migration(file, path.stem, digits, number, rollback, directives, path.name in shipped)
+    directives, problems = read_directives(file)
+    return Migration(
+        file, path.stem, digits, number, rollback, directives, path.name in shipped, problems
+    )
 
 
 def read_shipped(migrations_dir: Path) -> frozenset[str]:

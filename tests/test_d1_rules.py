@@ -219,3 +219,32 @@ def test_d1_passes_a_terminated_last_statement(pytester: pytest.Pytester, text_:
     result = run_project(pytester, {"0001_last.sql": text_})
     node = item("0001_last.sql", "d1")
     assert outcomes(result)[node] == "passed", text(result, node)
+
+
+# --- directives -------------------------------------------------------------------------------
+
+
+def test_a_bad_directive_fails_only_the_d1_item_of_its_file(pytester: pytest.Pytester) -> None:
+    result = run_project(
+        pytester,
+        {
+            "0001_a.sql": "CREATE TABLE a (id INTEGER PRIMARY KEY);\n-- d1check: not-idempotent\n",
+            "0002_b.sql": "/* d1check: allow-destruction users asked */\n"
+            "CREATE TABLE b (id INTEGER PRIMARY KEY);\n",
+            "0002_c.sql": "CREATE TABLE c (id INTEGER PRIMARY KEY);\n",
+        },
+    )
+    seen = outcomes(result)
+    assert seen["migrations::sequence"] == "failed"  # two migrations numbered 2
+    assert seen[item("0001_a.sql", "d1")] == "failed"
+    message = text(result, item("0001_a.sql", "d1"))
+    assert "migrations/0001_a.sql:2: directive `d1check: not-idempotent` needs a reason" in message
+    assert "fix: write `-- d1check: <directive> <reason>`" in message
+    assert seen[item("0002_b.sql", "d1")] == "failed"
+    assert "0002_b.sql:1: unknown directive `d1check: allow-destruction`" in text(
+        result, item("0002_b.sql", "d1")
+    )
+    for name in ("0001_a.sql", "0002_b.sql", "0002_c.sql"):
+        assert seen[item(name, "applies")] == "passed"
+        assert seen[item(name, "destructive")] == "passed"
+    assert seen[item("0002_c.sql", "d1")] == "passed"
