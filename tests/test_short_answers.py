@@ -47,9 +47,7 @@ def short(emulator: D1Emulator, missing: int = 1) -> None:
     emulator.faults.push(Fault(SHORT_RESULTS, match="/query", missing=missing))
 
 
-def test_the_emulator_leaves_out_the_last_results(
-    emulator: D1Emulator, client: D1Client
-) -> None:
+def test_the_emulator_leaves_out_the_last_results(emulator: D1Emulator, client: D1Client) -> None:
     db_id = emulator.create_database("db")
     short(emulator, missing=2)
     response = httpx.post(
@@ -97,7 +95,7 @@ def test_live_reads_refuse_an_empty_answer_instead_of_reading_nothing(
     with pytest.raises(RemoteError, match="reading the tracking table d1_migrations"):
         applied_migrations(client, db_id, STYLE)
     short(emulator)
-    with pytest.raises(RemoteError, match="reading the schema .* 0 result"):
+    with pytest.raises(RemoteError, match=r"reading the schema .* 0 result"):
         remote_schema(client, db_id, ["d1_migrations"])
 
 
