@@ -723,7 +723,7 @@ def check_d1(applied: Applied) -> CheckResult:
     findings = [str(problem) for problem in migration.directive_problems]
     findings += lint_d1(migration.file, applied.before.schema)
     if migration.rollback is not None and applied.after is not None:
-        findings += lint_d1(migration.rollback, applied.after.schema)
+        findings += lint_d1(migration.rollback, applied.after.schema, sent_by_wrangler=False)
     findings += wrangler_tracking_failure(applied)
     if applied.error is not None and _is_d1_refusal(applied.error):
         error = applied.error
@@ -797,8 +797,12 @@ def file_warnings(file: SqlFile) -> list[str]:
 _Lint = Callable[[SqlFile, Schema], list[str]]
 
 
-def lint_d1(file: SqlFile, schema: Schema) -> list[str]:
-    """Every D1 rule `file` breaks, as `path:line: what — fix`; `schema` is the state before."""
+def lint_d1(file: SqlFile, schema: Schema, *, sent_by_wrangler: bool = True) -> list[str]:
+    """Every D1 rule `file` breaks, as `path:line: what — fix`; `schema` is the state before.
+
+    `sent_by_wrangler=False` (a rollback: d1check sends it, each statement ended with its `;`)
+    leaves out the traps of wrangler's own handling of a file's text.
+    """
     rules: tuple[_Lint, ...] = (
         _lint_transactions,
         _lint_foreign_keys_pragma,
@@ -807,7 +811,8 @@ def lint_d1(file: SqlFile, schema: Schema) -> list[str]:
         _lint_rebuild_with_cascading_children,
         _lint_drop_column,
     )
-    return [finding for rule in rules for finding in rule(file, schema)]
+    wrangler_only = () if sent_by_wrangler else (_lint_unterminated, _lint_several_transactions)
+    return [f for rule in rules if rule not in wrangler_only for f in rule(file, schema)]
 
 
 def _lint_transactions(file: SqlFile, schema: Schema) -> list[str]:

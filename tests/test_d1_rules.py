@@ -248,3 +248,16 @@ def test_a_bad_directive_fails_only_the_d1_item_of_its_file(pytester: pytest.Pyt
         assert seen[item(name, "applies")] == "passed"
         assert seen[item(name, "destructive")] == "passed"
     assert seen[item("0002_c.sql", "d1")] == "passed"
+
+
+def test_d1_passes_a_rollback_without_its_last_semicolon(pytester: pytest.Pytester) -> None:
+    """wrangler never sends rollbacks; d1check ends each of their statements itself."""
+    pytester.makefile(".toml", pyproject=PYPROJECT.replace("require_rollbacks = false", ""))
+    pytester.mkdir("migrations")
+    pytester.mkdir("rollbacks")
+    (pytester.path / "migrations" / "0001_a.sql").write_text("CREATE TABLE a (x);\n")
+    (pytester.path / "rollbacks" / "0001_rollback.sql").write_text("DROP TABLE a")
+    result = pytester.runpytest(*INNER)
+    seen = outcomes(result)
+    assert seen[item("0001_a.sql", "rollback")] == "passed"
+    assert seen[item("0001_a.sql", "d1")] == "passed", text(result, item("0001_a.sql", "d1"))
