@@ -6,6 +6,8 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+import apsw
+
 from d1check.discovery import Migration, SqlFile
 from d1check.engine import D1Database
 from d1check.errors import SQLError
@@ -746,8 +748,10 @@ def wrangler_tracking_failure(applied: Applied) -> list[str]:
     if applied.after is None or style.seed_style:
         return []
     migration = applied.migration
-    insert = style.insert_sql(migration.file_name, migration.version, migration.file.sha256)
     db = applied.after.db
+    if not _may_block_tracking(migration, db, style.table):
+        return []
+    insert = style.insert_sql(migration.file_name, migration.version, migration.file.sha256)
     try:
         with db.trial():
             db.run([Statement(insert, 0, 0, True)], source=style.table)
@@ -758,6 +762,21 @@ def wrangler_tracking_failure(applied: Applied) -> list[str]:
             f"wrangler fails the migration\n  fix: {_tracking_fix(migration, style.table)}"
         ]
     return []
+
+
+def _may_block_tracking(migration: Migration, db: D1Database, table: str) -> bool:
+    """Whether wrangler's tracking INSERT could fail after `migration` (cheap: the file names the
+    tracking table, or the table is gone or already holds the migration's row); else it lands."""
+    if table.lower() in migration.file.text.lower():
+        return True
+    with db.internal() as conn:
+        try:
+            found = conn.execute(
+                f"SELECT 1 FROM {quote_ident(table)} WHERE name = ? LIMIT 1", (migration.file_name,)
+            ).fetchall()
+        except apsw.SQLError:
+            return True
+    return bool(found)
 
 
 def _tracking_fix(migration: Migration, table: str) -> str:
