@@ -41,7 +41,7 @@ from d1check.statements import (
     has_unterminated_comment,
     tokenize,
 )
-from d1check.tracking import records_itself
+from d1check.tracking import TrackingStyle, records_itself
 
 CHECK_NAMES = ("applies", "rows", "rollback", "idempotent", "d1", "destructive")
 D1_FILE_WARNING_BYTES = 100_000
@@ -1059,9 +1059,11 @@ def check_d1(applied: Applied) -> CheckResult:
     migration = applied.migration
     if not migration.file.statements:
         return _no_statements(migration)
-    findings = lint_d1(migration.file, applied.before.schema, hazards=not migration.shipped)
+    findings = [str(problem) for problem in migration.directive_problems]
+    findings += lint_d1(migration.file, applied.before.schema, hazards=not migration.shipped)
     if migration.rollback is not None and applied.after is not None:
-        findings += lint_d1(migration.rollback, applied.after.schema)
+        findings += lint_d1(migration.rollback, applied.after.schema, sent_by_wrangler=False)
+    findings += wrangler_tracking_failure(applied)
     error = applied.empty_error or applied.error
     if error is not None and _is_d1_refusal(error):
         where = f"{error.source}:{error.line}" if error.line else error.source
@@ -1095,6 +1097,65 @@ def _no_statements(migration: Migration) -> CheckResult:
     )
 
 
+def wrangler_tracking_failure(applied: Applied) -> list[str]:
+    """The failure of the tracking INSERT wrangler sends right after the migration's statements
+    (a row the file wrote itself, a tracking table it dropped), as a finding; [] when it lands.
+
+    The hand-written `_migrations` style is not wrangler's: its migrations record themselves.
+    """
+    style = TrackingStyle(applied.policy.tracking_table)
+    if applied.after is None or style.seed_style:
+        return []
+    migration = applied.migration
+    db = applied.after.db
+    if not _may_block_tracking(migration, db, style.table):
+        return []
+    insert = style.insert_sql(migration.file_name, migration.version, migration.file.sha256)
+    try:
+        with db.trial():
+            db.run([Statement(insert, 0, 0, True)], source=style.table)
+    except SQLError as error:
+        return [
+            f"{migration.path}: wrangler records the migration with `{insert}` in the same "
+            f"request, after the file's statements, and that fails: {error.message} — so "
+            f"wrangler fails the migration\n  fix: {_tracking_fix(migration, style.table)}"
+        ]
+    return []
+
+
+def _may_block_tracking(migration: Migration, db: D1Database, table: str) -> bool:
+    """Whether wrangler's tracking INSERT could fail after `migration` (cheap: the file names the
+    tracking table, or the table is gone or already holds the migration's row); else it lands."""
+    if table.lower() in migration.file.text.lower():
+        return True
+    with db.internal() as conn:
+        try:
+            found = conn.execute(
+                f"SELECT 1 FROM {quote_ident(table)} WHERE name = ? LIMIT 1", (migration.file_name,)
+            ).fetchall()
+        except apsw.SQLError:
+            return True
+    return bool(found)
+
+
+def _tracking_fix(migration: Migration, table: str) -> str:
+    for statement, effect in _all_effects(migration.file.statements):
+        if effect.table.lower() != table.lower():
+            continue
+        where = f"{migration.path}:{statement.line}"
+        if effect.action in ("insert", "insert-or-replace"):
+            return f"remove the INSERT into {table} at {where}: wrangler records each migration"
+        if effect.action in ("drop-table", "rename-table", "drop-column", "rename-column"):
+            return (
+                f"keep {table} as wrangler created it (changed at {where}): wrangler records "
+                "every migration in it"
+            )
+    return (
+        f"{table} already holds a row for {migration.file_name}, written by an earlier "
+        f"migration: remove that INSERT and leave {table} to wrangler"
+    )
+
+
 def _is_d1_refusal(error: SQLError) -> bool:
     words = ("SQLITE_AUTH", "SQLITE_TOOBIG", "too many columns", "state.storage.transaction")
     return any(w in error.message for w in words)
@@ -1114,18 +1175,24 @@ def file_warnings(file: SqlFile) -> list[str]:
 _Lint = Callable[[SqlFile, Schema], list[str]]
 
 
-def lint_d1(file: SqlFile, schema: Schema, *, hazards: bool = True) -> list[str]:
+def lint_d1(
+    file: SqlFile, schema: Schema, *, hazards: bool = True, sent_by_wrangler: bool = True
+) -> list[str]:
     """Every D1 rule `file` breaks, as `path:line: what — fix`; `schema` is the state before.
 
     The refusals (what D1 or wrangler refuses) always; with `hazards`, also the rules about rows
-    that D1 loses silently (`lint_hazards`), which matter for migrations yet to run."""
+    that D1 loses silently (`lint_hazards`), which matter for migrations yet to run.
+    `sent_by_wrangler=False` (a rollback: d1check sends it, each statement ended with its `;`)
+    leaves out the traps of wrangler's own handling of a file's text.
+    """
     rules: tuple[_Lint, ...] = (
         _lint_transactions,
         _lint_unterminated,
         _lint_several_transactions,
         _lint_drop_column,
     )
-    found = [finding for rule in rules for finding in rule(file, schema)]
+    wrangler_only = () if sent_by_wrangler else (_lint_unterminated, _lint_several_transactions)
+    found = [f for rule in rules if rule not in wrangler_only for f in rule(file, schema)]
     return found + lint_hazards(file, schema) if hazards else found
 
 
@@ -1402,9 +1469,10 @@ def waiting_results(
     blocker = f"{broken.file_name}, which does not apply (see its ::applies)"
     results = {name: skipped(name, f"waits for {blocker}") for name in CHECK_NAMES}
     results["destructive"] = destructive_result(migration, policy)
-    findings = lint_d1(migration.file, Schema())
+    findings = [str(problem) for problem in migration.directive_problems]
+    findings += lint_d1(migration.file, Schema())
     if migration.rollback is not None:
-        findings += lint_d1(migration.rollback, Schema())
+        findings += lint_d1(migration.rollback, Schema(), sent_by_wrangler=False)
     if findings:
         note = f"\n(the rules that need the schema wait for {blocker})"
         results["d1"] = failed("d1", "\n".join(findings) + note, file_warnings(migration.file))

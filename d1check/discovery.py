@@ -17,6 +17,7 @@ __all__ = [
     "DIRECTIVE_KINDS",
     "SUM_FILE",
     "Directive",
+    "DirectiveProblem",
     "Migration",
     "MigrationSet",
     "SqlFile",
@@ -24,6 +25,7 @@ __all__ = [
     "is_migration_entry",
     "migration_paths",
     "parse_directives",
+    "read_directives",
     "read_shipped",
     "read_sql_file",
     "wrangler_order_key",
@@ -44,6 +46,19 @@ class Directive:
     kind: str
     reason: str
     line: int
+
+
+@dataclass(frozen=True)
+class DirectiveProblem:
+    """A `d1check:` comment that is not a valid directive (no reason, unknown kind): the
+    directive is ignored and the migration's `d1` check fails on it."""
+
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,8 @@ class Migration:
     relative_name: str = ""
     """With a `migrations_pattern`, the path relative to the migrations directory as wrangler
     records it (`0000_init/migration.sql`); empty for a file directly in the directory."""
+    directive_problems: tuple[DirectiveProblem, ...] = ()
+    """`d1check:` comments that are not valid directives: ignored, reported by the `d1` check."""
 
     @property
     def path(self) -> Path:
@@ -158,18 +175,29 @@ def wrangler_order_key(file_name: str) -> tuple[int, int, str]:
 
 def parse_directives(file: SqlFile) -> tuple[Directive, ...]:
     """The `d1check:` directives in the comments of `file`; MigrationFileError for a bad one."""
+    directives, problems = read_directives(file)
+    if problems:
+        raise MigrationFileError(file.path, problems[0].message, line=problems[0].line)
+    return directives
+
+
+def read_directives(file: SqlFile) -> tuple[tuple[Directive, ...], tuple[DirectiveProblem, ...]]:
+    """The valid `d1check:` directives in the comments of `file`, and the invalid ones."""
     found: list[Directive] = []
+    problems: list[DirectiveProblem] = []
     if "d1check" not in file.text:
-        return ()
+        return (), ()
     for token in tokenize(file.text):
         if token.kind != "comment":
             continue
         first_line = file.text.count("\n", 0, token.offset) + 1
         for i, body in enumerate(_comment_lines(token.text)):
-            directive = _parse_directive(body, file.path, first_line + i)
-            if directive is not None:
-                found.append(directive)
-    return tuple(found)
+            parsed = _parse_directive(body, file.path, first_line + i)
+            if isinstance(parsed, Directive):
+                found.append(parsed)
+            elif parsed is not None:
+                problems.append(parsed)
+    return tuple(found), tuple(problems)
 
 
 def _comment_lines(comment: str) -> list[str]:
@@ -179,7 +207,7 @@ def _comment_lines(comment: str) -> list[str]:
     return [line.strip().lstrip("*") for line in body.split("\n")]
 
 
-def _parse_directive(body: str, path: Path, line: int) -> Directive | None:
+def _parse_directive(body: str, path: Path, line: int) -> Directive | DirectiveProblem | None:
     match = _DIRECTIVE.match(body.strip())
     if match is None:
         return None
@@ -187,12 +215,18 @@ def _parse_directive(body: str, path: Path, line: int) -> Directive | None:
     known = ", ".join(DIRECTIVE_KINDS)
     usage = "write `-- d1check: <directive> <reason>`"
     if kind not in DIRECTIVE_KINDS:
-        raise MigrationFileError(
-            path, f"unknown directive `d1check: {kind}`; known directives: {known}", line=line
+        return DirectiveProblem(
+            path,
+            line,
+            f"unknown directive `d1check: {kind}` (ignored); known directives: {known}\n"
+            f"  fix: {usage}",
         )
     if not reason:
-        raise MigrationFileError(
-            path, f"directive `d1check: {kind}` needs a reason; {usage} (known: {known})", line=line
+        return DirectiveProblem(
+            path,
+            line,
+            f"directive `d1check: {kind}` needs a reason (ignored until it has one)\n"
+            f"  fix: {usage}, e.g. `-- d1check: {kind} <why>` (known: {known})",
         )
     return Directive(kind, reason, line)
 
@@ -273,10 +307,12 @@ def _migration(
     number = int(digits) if digits else None
     rollback_path = rollbacks.get(number) if number is not None else None
     rollback = read_sql_file(rollback_path) if rollback_path is not None else None
-    directives = parse_directives(file)
+    directives, problems = read_directives(file)
     nested = relative if "/" in relative else ""
     name = relative.removesuffix(".sql") if nested else path.stem
-    return Migration(file, name, digits, number, rollback, directives, relative in shipped, nested)
+    return Migration(
+        file, name, digits, number, rollback, directives, relative in shipped, nested, problems
+    )
 
 
 def read_shipped(migrations_dir: Path) -> frozenset[str]:

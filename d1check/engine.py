@@ -38,7 +38,9 @@ TRIGGER_DEPTH_LIMIT = 10
 _WORKERD_MODULES = ["fts5", "fts5vocab", "rtree", "rtree_i32", "json_each", "json_tree"]
 
 D1_LIMITS: dict[int, int] = {
-    apsw.SQLITE_LIMIT_SQL_LENGTH: STATEMENT_LIMIT,
+    # The statement limit counts the text wrangler sends, without the `;` d1check's statements
+    # keep: `run` checks `Statement.sent_bytes` itself, SQLite's check only backs it up.
+    apsw.SQLITE_LIMIT_SQL_LENGTH: STATEMENT_LIMIT + 1,
     apsw.SQLITE_LIMIT_LENGTH: STRING_LIMIT,
     apsw.SQLITE_LIMIT_COLUMN: COLUMN_LIMIT,
     apsw.SQLITE_LIMIT_VARIABLE_NUMBER: VARIABLE_LIMIT,
@@ -48,9 +50,11 @@ D1_LIMITS: dict[int, int] = {
     apsw.SQLITE_LIMIT_COMPOUND_SELECT: COMPOUND_SELECT_LIMIT,
     apsw.SQLITE_LIMIT_TRIGGER_DEPTH: TRIGGER_DEPTH_LIMIT,
 }
-# Limits lifted inside `internal()`: they bound a statement's text, not the data it leaves behind.
+# Limits lifted inside `internal()`: they bound a statement's text, not the data it leaves behind
+# (d1check's own reads of a 100-column table select its rowid too: 101 result columns).
 _INTERNAL_LIMITS: dict[int, int] = {
     apsw.SQLITE_LIMIT_SQL_LENGTH: 1_000_000_000,
+    apsw.SQLITE_LIMIT_COLUMN: 2000,
     apsw.SQLITE_LIMIT_VARIABLE_NUMBER: 32_766,
     apsw.SQLITE_LIMIT_FUNCTION_ARG: 1000,
     apsw.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: 50_000,
@@ -94,6 +98,20 @@ ALLOWED_PRAGMAS = _BOOLEAN_PRAGMAS | frozenset(
         "page_size",
     }
 )
+# Pragmas that name a table or index: D1 refuses them on its internal `_cf_` objects
+# (`table_list` takes a name too, and D1 answers it).
+_OBJECT_PRAGMAS = frozenset(
+    {
+        "table_info",
+        "table_xinfo",
+        "index_list",
+        "index_info",
+        "index_xinfo",
+        "foreign_key_list",
+        "foreign_key_check",
+        "quick_check",
+    }
+)
 _BOOLEAN_VALUES = frozenset({"0", "1", "on", "off", "yes", "no", "true", "false"})
 REFUSED_FUNCTIONS = frozenset(
     {
@@ -114,6 +132,7 @@ MISSING_FUNCTIONS = frozenset(
 )
 ALLOWED_MODULES = frozenset({"fts5", "fts5vocab", "rtree"})
 INTERNAL_PREFIX = "_cf_"
+TOO_LONG_MESSAGE = "statement too long: SQLITE_TOOBIG"
 _CHANGE_HOOK = "d1check-changes"
 _RUN_SAVEPOINT = "d1check_run"
 
@@ -314,11 +333,16 @@ def _code_name(code: int) -> str:
     return str(name)
 
 
+def _may_be_too_long(chars: int) -> bool:
+    """Whether a text of `chars` characters can exceed D1's statement limit in UTF-8 bytes."""
+    return chars * 4 > STATEMENT_LIMIT
+
+
 def d1_error_message(exc: apsw.Error, sql: str) -> str:
     """An apsw error in D1's words: `<message>[ at offset N]: SQLITE_<CODE>`."""
     text = str(exc).split(": ", 1)[1] if str(exc).startswith(type(exc).__name__) else str(exc)
     if isinstance(exc, apsw.TooBigError) and len(sql.encode("utf-8")) > STATEMENT_LIMIT:
-        return "statement too long: SQLITE_TOOBIG"
+        return TOO_LONG_MESSAGE
     prefix = "not authorized to use function: "
     if text.startswith(prefix) and text[len(prefix) :].lower() in MISSING_FUNCTIONS:
         text = "no such function: " + text[len(prefix) :]
@@ -448,6 +472,11 @@ class D1Database:
     def _pragma_reason(self, name: str, value: str | None) -> str | None:
         if name not in ALLOWED_PRAGMAS:
             return f"D1 does not allow PRAGMA {name}"
+        if name in _OBJECT_PRAGMAS and _is_internal_name(value):
+            return (
+                f"D1 does not let SQL read its internal {INTERNAL_PREFIX} objects: remove "
+                f"PRAGMA {name}({value})"
+            )
         if value is None or name not in _BOOLEAN_PRAGMAS:
             return None
         if value.lower() not in _BOOLEAN_VALUES:
@@ -552,6 +581,8 @@ class D1Database:
         return refusal
 
     def _run_one(self, statement: Statement, source: str) -> None:
+        if _may_be_too_long(statement.lead + len(statement.sql)):
+            self._check_sent_size(statement, source)
         refusal = self._statement_refusal(statement)
         if refusal is not None:
             raise SQLError(
@@ -567,6 +598,25 @@ class D1Database:
                 pass
         except apsw.Error as exc:
             raise self._error(exc, statement.sql, source, statement.line) from None
+
+    def _check_sent_size(self, statement: Statement, source: str) -> None:
+        """D1's `statement too long`, counted on the text wrangler sends (`sent_bytes`)."""
+        size = statement.sent_bytes
+        if size <= STATEMENT_LIMIT:
+            return
+        comments = (
+            f", with the {statement.lead:,} bytes of comments before it" if statement.lead else ""
+        )
+        fits_alone = statement.lead and size - statement.lead <= STATEMENT_LIMIT
+        raise SQLError(
+            TOO_LONG_MESSAGE,
+            source=source,
+            line=statement.line,
+            statement=statement.sql,
+            hint=f"wrangler sends the statement as {size:,} bytes (without its `;`{comments}); "
+            f"D1 allows {STATEMENT_LIMIT:,}: split it (for example into several INSERTs)"
+            + (" or move the comments above the previous statement" if fits_alone else ""),
+        )
 
     def _refusal_hint(self, refusal: str) -> str:
         if refusal == TRANSACTION_MESSAGE:
@@ -621,6 +671,13 @@ class D1Database:
         return cursor
 
     def _guarded(self, sql: str, params: Sequence[object]) -> apsw.Cursor:
+        if _may_be_too_long(len(sql)) and len(sql.encode("utf-8")) > STATEMENT_LIMIT:
+            raise SQLError(
+                TOO_LONG_MESSAGE,
+                statement=sql[:200],
+                hint=f"the SQL has {len(sql.encode('utf-8')):,} bytes; D1 allows "
+                f"{STATEMENT_LIMIT:,} per statement",
+            )
         for statement in split_statements(sql):
             refusal = self._statement_refusal(statement)
             if refusal is not None:
@@ -654,7 +711,7 @@ class D1Database:
         """The connection for d1check's own bookkeeping: no D1 authorizer, statement limits lifted
         (a context manager giving the connection; blocks may nest).
 
-        Foreign keys stay on; data limits (string/row size, columns) stay D1's.
+        Foreign keys stay on; data limits (string/row size) stay D1's.
         """
         return _Internal(self)
 

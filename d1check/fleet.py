@@ -285,18 +285,22 @@ def _schema(rows: list[dict[str, object]], table: str) -> Schema:
     return schema
 
 
+_READING = "reading the tracking table, the checksums and the schema"
+
+
 def read_snapshot(client: D1Client, db_id: str, style: TrackingStyle) -> Snapshot:
     """Read-only: tracking, audit checksums and schema, in one request when the tables exist."""
     try:
-        return Snapshot(_live(client.batch(db_id, _read_statements(style), write=False), style))
+        found = client.batch(db_id, _read_statements(style), write=False, purpose=_READING)
+        return Snapshot(_live(found, style))
     except RemoteError as error:
         if "no such table" not in str(error):
             raise
-    rows = client.query(db_id, SCHEMA_SQL, write=False)[0].results
+    rows = client.query(db_id, SCHEMA_SQL, write=False, purpose="reading the schema")[0].results
     tables = {str(r["name"]) for r in rows if r["type"] == "table"}
     reads = _read_statements(style)
     wanted = [reads[i] for i, name in enumerate((style.table, AUDIT_TABLE)) if name in tables]
-    found = client.batch(db_id, wanted, write=False) if wanted else []
+    found = client.batch(db_id, wanted, write=False, purpose=_READING) if wanted else []
     empty = QueryResult([], True)
     results = [found.pop(0) if name in tables else empty for name in (style.table, AUDIT_TABLE)]
     return Snapshot(_live([*results, QueryResult(rows, True)], style))
@@ -319,7 +323,12 @@ def lock_and_read(
     ]
     for attempt in range(1, SEND_ATTEMPTS + 1):
         try:
-            results = client.batch(db_id, statements, write=True)
+            results = client.batch(
+                db_id,
+                statements,
+                write=True,
+                purpose="taking the deploy lock and reading the database",
+            )
             break
         except AmbiguousWrite:
             if attempt == SEND_ATTEMPTS:
@@ -531,7 +540,8 @@ def _send_once(
     names = [_tracking(m, style) for m in chunk]
     for _ in range(SEND_ATTEMPTS):
         try:
-            results = client.query(job.db_id, sql, write=True)
+            purpose = f"{job.target.name}: applying {', '.join(m.name for m in chunk)}"
+            results = client.query(job.db_id, sql, write=True, purpose=purpose)
             return _live([results[-2], QueryResult([], True), results[-1]], style)
         except AmbiguousWrite:
             live = read_snapshot(client, job.db_id, style).live

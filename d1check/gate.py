@@ -199,8 +199,18 @@ def acquire_lock(
     now = time.time() if now is None else now
     params = [owner, run_id, now, now, now + LOCK_SECONDS, now]
     with contextlib.suppress(AmbiguousWrite):
-        client.batch(db_id, [(LOCK_DDL, None), (LOCK_TAKE, params)], write=True)
-    rows = client.query(db_id, f'SELECT owner, run_id, expires_at FROM "{LOCK_TABLE}"', write=False)
+        client.batch(
+            db_id,
+            [(LOCK_DDL, None), (LOCK_TAKE, params)],
+            write=True,
+            purpose="taking the deploy lock",
+        )
+    rows = client.query(
+        db_id,
+        f'SELECT owner, run_id, expires_at FROM "{LOCK_TABLE}"',
+        write=False,
+        purpose="reading the deploy lock",
+    )
     holder = rows[0].results[0] if rows and rows[0].results else {}
     if holder.get("run_id") != run_id:
         until = datetime.fromtimestamp(float(str(holder.get("expires_at", 0))), UTC)
@@ -269,7 +279,12 @@ def _send_migration(client: D1Client, plan: Plan, migration: Migration, sql: str
     name = tracking_name(migration.name, migration.file_name, style)
     for _ in range(2):
         try:
-            client.query(plan.db_id, sql, write=True)
+            client.query(
+                plan.db_id,
+                sql,
+                write=True,
+                purpose=f"{plan.target.name}: applying {migration.name}",
+            )
             return
         except AmbiguousWrite:
             if name in applied_migrations(client, plan.db_id, style):
@@ -301,7 +316,12 @@ def apply_plan(
     current = ""
     try:
         tracking = TrackingStyle(target.tracking_table).create_sql()
-        client.query(plan.db_id, f"{tracking};\n{AUDIT_DDL};", write=True)
+        client.query(
+            plan.db_id,
+            f"{tracking};\n{AUDIT_DDL};",
+            write=True,
+            purpose=f"{target.name}: creating the tracking and audit tables",
+        )
         outcome.bookmark = client.bookmark(plan.db_id)
         if backup_dir is not None:
             _backup(client, plan, backup_dir)

@@ -38,7 +38,12 @@ def _missing_table(error: RemoteError) -> bool:
 def applied_migrations(client: D1Client, db_id: str, style: TrackingStyle) -> list[str]:
     """Names in the tracking table, in order applied (empty if there is no tracking table)."""
     try:
-        results = client.query(db_id, style.select_applied_sql(), write=False)
+        results = client.query(
+            db_id,
+            style.select_applied_sql(),
+            write=False,
+            purpose=f"reading the tracking table {style.table}",
+        )
     except RemoteError as error:
         if _missing_table(error):
             return []
@@ -52,7 +57,7 @@ def recorded_checksums(client: D1Client, db_id: str) -> dict[str, str]:
         f"SELECT migration_name, checksum FROM \"{AUDIT_TABLE}\" WHERE action = 'apply' ORDER BY id"
     )
     try:
-        results = client.query(db_id, sql, write=False)
+        results = client.query(db_id, sql, write=False, purpose=f"reading {AUDIT_TABLE}")
     except RemoteError as error:
         if _missing_table(error):
             return {}
@@ -63,7 +68,7 @@ def recorded_checksums(client: D1Client, db_id: str) -> dict[str, str]:
 
 def remote_schema(client: D1Client, db_id: str, ignore: list[str]) -> Schema:
     """The structural schema of a remote database."""
-    results = client.query(db_id, SCHEMA_SQL, write=False)
+    results = client.query(db_id, SCHEMA_SQL, write=False, purpose="reading the schema")
     rows = results[0].results if results else []
     return schema_from_rows(rows, ignore)
 

@@ -20,11 +20,12 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 
 from d1check.errors import ConfigError, RemoteError
+from d1check.statements import split_statements
 
 DEFAULT_API_BASE = "https://api.cloudflare.com/client/v4"
 API_BASE_ENV = "D1CHECK_API_BASE"
@@ -42,6 +43,7 @@ _AMBIGUOUS = (
 
 Params = Sequence[object] | None
 FailureKind = Literal["rate_limited", "server", "unsent", "lost"]
+_Result = TypeVar("_Result")
 
 
 class AmbiguousWrite(RemoteError):
@@ -461,6 +463,27 @@ def _raw_results(result: object) -> list[RawResult]:
     return out
 
 
+def expect_results(
+    results: list[_Result], count: int, request: str, *, write: bool
+) -> list[_Result]:
+    """`results` when D1 answered at least one result per statement sent (`count`); else an
+    error saying which request it was, how many results were expected and how many came:
+    AmbiguousWrite for a write (it may have landed), RemoteError for a read."""
+    if len(results) >= count:
+        return results
+    message = (
+        f"{request}: D1 answered {len(results)} result(s) for the {count} statement(s) sent "
+        "(one result per statement expected), so d1check cannot read the answer"
+    )
+    if write:
+        raise AmbiguousWrite(f"{message}; {_AMBIGUOUS}")
+    raise RemoteError(f"{message}; nothing was changed: run it again")
+
+
+def _request_label(purpose: str, db_id: str) -> str:
+    return f"{purpose} (database {db_id})" if purpose else f"a request to database {db_id}"
+
+
 def _items(result: object) -> Iterator[dict[str, Any]]:
     if not isinstance(result, list):
         raise RemoteError(f"D1 API answered {type(result).__name__} where a list was expected")
@@ -589,29 +612,54 @@ class D1Client:
     # SQL
 
     def query(
-        self, db_id: str, sql: str, params: Params = None, *, write: bool | None = None
+        self,
+        db_id: str,
+        sql: str,
+        params: Params = None,
+        *,
+        write: bool | None = None,
+        purpose: str = "",
     ) -> list[QueryResult]:
-        """Run `sql` (one or more statements, one transaction); one result per statement."""
+        """Run `sql` (one or more statements, one transaction); one result per statement
+        (RemoteError naming `purpose` when D1 answers fewer)."""
         is_write = _is_write(write, [sql])
-        return _query_results(
+        results = _query_results(
             self._send(self._build.query(db_id, sql, params, write=is_write, raw=False))
         )
+        label = _request_label(purpose, db_id)
+        return expect_results(results, _statement_count(sql), label, write=is_write)
 
     def batch(
-        self, db_id: str, statements: Sequence[tuple[str, Params]], *, write: bool | None = None
+        self,
+        db_id: str,
+        statements: Sequence[tuple[str, Params]],
+        *,
+        write: bool | None = None,
+        purpose: str = "",
     ) -> list[QueryResult]:
-        """Run several statements with their params in one request, as one transaction."""
+        """Run several statements with their params in one request, as one transaction; one
+        result per statement (RemoteError naming `purpose` when D1 answers fewer)."""
         is_write = _is_write(write, [sql for sql, _ in statements])
-        return _query_results(self._send(self._build.batch(db_id, statements, is_write)))
+        results = _query_results(self._send(self._build.batch(db_id, statements, is_write)))
+        label = _request_label(purpose, db_id)
+        return expect_results(results, len(statements), label, write=is_write)
 
     def raw(
-        self, db_id: str, sql: str, params: Params = None, *, write: bool | None = None
+        self,
+        db_id: str,
+        sql: str,
+        params: Params = None,
+        *,
+        write: bool | None = None,
+        purpose: str = "",
     ) -> list[RawResult]:
         """Like `query`, rows as lists with the column names apart."""
         is_write = _is_write(write, [sql])
-        return _raw_results(
+        results = _raw_results(
             self._send(self._build.query(db_id, sql, params, write=is_write, raw=True))
         )
+        label = _request_label(purpose, db_id)
+        return expect_results(results, _statement_count(sql), label, write=is_write)
 
     # export and Time Travel
 
@@ -702,6 +750,11 @@ class D1Client:
         if response.status_code != 200:
             raise RemoteError(f"export download failed: HTTP {response.status_code} from {url}")
         return response.text
+
+
+def _statement_count(sql: str) -> int:
+    """How many results D1 answers for `sql`: one per statement (comment-only pieces give none)."""
+    return len(split_statements(sql))
 
 
 def _is_write(write: bool | None, sqls: Sequence[str]) -> bool:

@@ -42,6 +42,17 @@ class Statement:
     line: int
     offset: int
     terminated: bool
+    lead: int = 0
+    """UTF-8 bytes of the comments wrangler sends ahead of the statement: its splitter cuts from
+    the end of the previous `;` (leading whitespace trimmed), so comments before a statement
+    travel with it."""
+
+    @property
+    def sent_bytes(self) -> int:
+        """The size of the statement as wrangler sends it: its comments before it, its text,
+        without the `;` that ends it."""
+        size = self.lead + len(self.sql.encode("utf-8"))
+        return size - 1 if self.terminated else size
 
 
 _KEYWORD_TEXT = """
@@ -209,7 +220,7 @@ def _split_without_triggers(text: str) -> list[Statement]:
     identifiers and comments ends a statement (scanned with `re` and `str.find`)."""
     statements: list[Statement] = []
     start = last = -1
-    line, counted_to, i, size = 1, 0, 0, len(text)
+    line, counted_to, i, size, cut = 1, 0, 0, len(text), 0
     while True:
         found = _SPECIAL.search(text, i)
         stop = size if found is None else found.start()
@@ -232,17 +243,28 @@ def _split_without_triggers(text: str) -> list[Statement]:
             if start >= 0:
                 line += text.count("\n", counted_to, start)
                 counted_to = start
-                statements.append(Statement(text[start : stop + 1], line, start, True))
+                lead = _lead_bytes(text, cut, start)
+                statements.append(Statement(text[start : stop + 1], line, start, True, lead))
                 start = -1
-            i = stop + 1
+            i = cut = stop + 1
         else:
             i, _ = _scan_quoted(text, stop, _CLOSING[mark], doubled=mark != "[")
             start = stop if start < 0 else start
             last = i
     if start >= 0:
         line += text.count("\n", counted_to, start)
-        statements.append(Statement(text[start:last], line, start, False))
+        statements.append(
+            Statement(text[start:last], line, start, False, _lead_bytes(text, cut, start))
+        )
     return statements
+
+
+def _lead_bytes(text: str, cut: int, start: int) -> int:
+    """UTF-8 bytes of what wrangler sends before the statement at `start`: the text after the
+    previous cut (`;`), leading whitespace trimmed."""
+    if cut == start:
+        return 0
+    return len(text[cut:start].lstrip(_WS_TEXT).encode("utf-8"))
 
 
 def _split_by_tokens(text: str) -> list[Statement]:
@@ -250,7 +272,7 @@ def _split_by_tokens(text: str) -> list[Statement]:
     state = 0
     first: Token | None = None
     last: Token | None = None
-    line, counted_to = 1, 0
+    line, counted_to, cut = 1, 0, 0
     for token in tokenize(text):
         cls = _token_class(token)
         state = _TRANS[state][cls]
@@ -258,6 +280,7 @@ def _split_by_tokens(text: str) -> list[Statement]:
             continue
         if first is None:
             if cls == _SEMI:
+                cut = token.offset + 1
                 continue
             first = token
             line += text.count("\n", counted_to, token.offset)
@@ -265,11 +288,13 @@ def _split_by_tokens(text: str) -> list[Statement]:
         last = token
         if cls == _SEMI and state == _START:
             end = token.offset + 1
-            statements.append(Statement(text[first.offset : end], line, first.offset, True))
-            first = None
+            lead = _lead_bytes(text, cut, first.offset)
+            statements.append(Statement(text[first.offset : end], line, first.offset, True, lead))
+            first, cut = None, end
     if first is not None and last is not None:
         end = last.offset + len(last.text)
-        statements.append(Statement(text[first.offset : end], line, first.offset, False))
+        lead = _lead_bytes(text, cut, first.offset)
+        statements.append(Statement(text[first.offset : end], line, first.offset, False, lead))
     return statements
 
 

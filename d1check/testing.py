@@ -45,7 +45,10 @@ DROP = "drop"
 TIMEOUT = "timeout"
 COMMIT_THEN_ERROR = "commit_then_error"
 COMMIT_THEN_DROP = "commit_then_drop"
-FAULT_KINDS = frozenset({RATE_LIMIT, ERROR, DROP, TIMEOUT, COMMIT_THEN_ERROR, COMMIT_THEN_DROP})
+SHORT_RESULTS = "short_results"
+FAULT_KINDS = frozenset(
+    {RATE_LIMIT, ERROR, DROP, TIMEOUT, COMMIT_THEN_ERROR, COMMIT_THEN_DROP, SHORT_RESULTS}
+)
 
 
 # --- faults --------------------------------------------------------------------------------
@@ -57,13 +60,16 @@ class Fault:
 
     rate_limit: 429 with Retry-After; error: 500 before anything runs; drop: the connection is
     closed without an answer; timeout: no answer for `seconds`, then dropped;
-    commit_then_error / commit_then_drop: the request is applied, then answered 500 / dropped.
+    commit_then_error / commit_then_drop: the request is applied, then answered 500 / dropped;
+    short_results: the request is applied and answered with its last `missing` results left out
+    (fewer results than statements sent).
     """
 
     kind: str
     match: str = ""
     retry_after: float = 1.0
     seconds: float = 5.0
+    missing: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -74,7 +80,7 @@ class Fault:
     @property
     def after_commit(self) -> bool:
         """Whether the request is applied before the fault strikes."""
-        return self.kind in (COMMIT_THEN_ERROR, COMMIT_THEN_DROP)
+        return self.kind in (COMMIT_THEN_ERROR, COMMIT_THEN_DROP, SHORT_RESULTS)
 
 
 @dataclass
@@ -895,6 +901,14 @@ def _as_raw(result: dict[str, Any]) -> dict[str, Any]:
 # --- HTTP ----------------------------------------------------------------------------------
 
 
+def _without_last_results(payload: dict[str, object], missing: int) -> dict[str, object]:
+    """An answer whose `result` list lacks its last `missing` entries."""
+    result = payload.get("result")
+    if not isinstance(result, list):
+        return payload
+    return {**payload, "result": result[: max(0, len(result) - missing)]}
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     wbufsize = 1 << 16  # one send per answer: no Nagle delay between headers and body
@@ -932,10 +946,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._fault(fault)
             return
         status, payload = self._answer(method, url, body_bytes)
-        if fault is not None:
+        if fault is not None and fault.kind == SHORT_RESULTS:
+            self._send(status, _without_last_results(payload, fault.missing))
+        elif fault is not None:
             self._fault(fault)
-            return
-        self._send(status, payload)
+        else:
+            self._send(status, payload)
 
     def _answer(
         self, method: str, url: urllib.parse.SplitResult, body_bytes: bytes

@@ -180,19 +180,25 @@ def test_directive_text_inside_a_string_is_not_a_directive(tmp_path: Path) -> No
     assert parse_directives(read_sql_file(path)) == ()
 
 
-def test_directive_without_reason_is_an_error_with_file_and_line(tmp_path: Path) -> None:
+def test_directive_without_reason_is_a_problem_of_its_file_with_line(tmp_path: Path) -> None:
     write(tmp_path / "m" / "0001_a.sql", "SELECT 1;\n-- d1check: allow-destructive\n")
-    with pytest.raises(MigrationFileError) as info:
-        discover(tmp_path / "m", tmp_path / "r")
-    message = str(info.value)
+    write(tmp_path / "m" / "0002_b.sql", "SELECT 2;\n")
+    first, second = discover(tmp_path / "m", tmp_path / "r").migrations
+    assert first.directives == ()
+    (problem,) = first.directive_problems
+    assert problem.line == 2
+    message = str(problem)
     assert "0001_a.sql:2:" in message and "needs a reason" in message
     assert "allow-destructive, not-idempotent, irreversible" in message
+    assert second.directive_problems == ()
 
 
-def test_unknown_directive_is_an_error_listing_the_known_ones(tmp_path: Path) -> None:
-    write(tmp_path / "m" / "0001_a.sql", "\n\n/* d1check: allow-destruction oops */")
-    with pytest.raises(MigrationFileError) as info:
-        discover(tmp_path / "m", tmp_path / "r")
-    message = str(info.value)
+def test_unknown_directive_is_a_problem_listing_the_known_ones(tmp_path: Path) -> None:
+    path = write(tmp_path / "m" / "0001_a.sql", "\n\n/* d1check: allow-destruction oops */")
+    (problem,) = discover(tmp_path / "m", tmp_path / "r").migrations[0].directive_problems
+    message = str(problem)
     assert "0001_a.sql:3:" in message and "allow-destruction" in message
     assert "known directives: allow-destructive, not-idempotent, irreversible" in message
+    with pytest.raises(MigrationFileError) as info:
+        parse_directives(read_sql_file(path))
+    assert "0001_a.sql:3:" in str(info.value)

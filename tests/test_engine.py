@@ -335,6 +335,31 @@ def test_internal_names_refused(db: D1Database, sql: str) -> None:
     assert "_cf_" in error.hint
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "PRAGMA table_info(_cf_KV);",
+        "PRAGMA table_xinfo('_cf_x');",
+        'PRAGMA main.index_list("_CF_kv");',
+        "PRAGMA index_info(_cf_idx);",
+        "PRAGMA index_xinfo(_cf_idx);",
+        "PRAGMA foreign_key_list(_cf_KV);",
+        "PRAGMA foreign_key_check(_cf_KV);",
+        "PRAGMA quick_check(_cf_KV);",
+        "SELECT name FROM pragma_table_info('_cf_KV');",
+    ],
+)
+def test_pragmas_on_internal_tables_refused(db: D1Database, sql: str) -> None:
+    error = refused(db, sql)
+    assert error.message == "not authorized: SQLITE_AUTH"
+    assert "internal _cf_ objects" in error.hint
+
+
+def test_pragmas_on_other_tables_and_table_list_allowed(db: D1Database) -> None:
+    passes(db, "CREATE TABLE t (a);\nPRAGMA table_info(t);\nPRAGMA table_info(cf_x);")
+    passes(db, "PRAGMA table_list(_cf_KV);")
+
+
 def test_internal_prefix_allowed_for_columns(db: D1Database) -> None:
     passes(db, "CREATE TABLE t (_cf_x TEXT);\nALTER TABLE t RENAME COLUMN _cf_x TO _cf_y;")
     passes(db, "ALTER TABLE t RENAME TO cf_t;")
@@ -437,13 +462,52 @@ def test_refused_virtual_tables(db: D1Database, module: str) -> None:
 # --- limits: pass at the limit, fail one past -----------------------------------------------
 
 
-def test_statement_length_limit(db: D1Database) -> None:
+def _statement(size: int) -> str:
+    """A SELECT of `size` bytes, its `;` included."""
     head, tail = "SELECT '", "';"
-    passes(db, head + "x" * (100_000 - len(head) - len(tail)) + tail)
-    error = refused(db, "SELECT 1;\n" + head + "x" * (100_001 - len(head) - len(tail)) + tail)
+    return head + "x" * (size - len(head) - len(tail)) + tail
+
+
+# Measured with `wrangler d1 migrations apply --local` (workerd 1.20261117.1): the largest
+# statement that applies, in bytes with its `;`, after what comes before it in the file.
+@pytest.mark.parametrize(
+    ("before", "largest"),
+    [
+        ("", 100_001),
+        ("SELECT 1;\n\n\n", 100_001),
+        ("-- load\n", 99_993),
+        ("SELECT 1;\n-- load\n", 99_993),
+        ("-- load\r\n", 99_992),
+        ("/* load */ ", 99_990),
+    ],
+)
+def test_statement_length_limit_counts_what_wrangler_sends(
+    db: D1Database, before: str, largest: int
+) -> None:
+    passes(db, before + _statement(largest) + "\n")
+    error = refused(db, before + _statement(largest + 1) + "\n")
     assert error.message == "statement too long: SQLITE_TOOBIG"
-    assert error.line == 2
+    assert error.line == before.count("\n") + 1
+    assert "wrangler sends the statement as 100,001 bytes (without its `;`" in error.hint
+
+
+def test_statement_length_hint_names_the_comments_before_it(db: D1Database) -> None:
+    error = refused(db, "-- load\n" + _statement(99_994))
+    assert "with the 8 bytes of comments before it" in error.hint
+    assert "move the comments above the previous statement" in error.hint
+
+
+def test_statement_length_counts_utf8_bytes(db: D1Database) -> None:
+    passes(db, "SELECT '" + "é" * 49_995 + "';")  # 99,999 bytes sent
+    error = refused(db, "SELECT '" + "é" * 49_996 + "';")  # 100,001 bytes sent
     assert "100,001 bytes" in error.hint
+
+
+def test_query_refuses_sql_over_the_statement_limit(db: D1Database) -> None:
+    assert db.execute(_statement(100_000)[:-1]) != []
+    with pytest.raises(SQLError) as info:
+        db.execute(_statement(100_001))
+    assert info.value.message == "statement too long: SQLITE_TOOBIG"
 
 
 def test_string_length_limit(db: D1Database) -> None:

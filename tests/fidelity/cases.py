@@ -153,8 +153,6 @@ def _result_columns(n: int) -> str:
 
 _ARGS_DIFFERENCE = ("function-arguments", "too_many_args")
 _LIMITS: dict[str, tuple[str, str, tuple[str, str] | None]] = {
-    "limit_length_100000": ("applied", _padded(100_000), None),
-    "limit_length_100001": ("too_long", _padded(100_001), None),
     "limit_columns_100": ("applied", _table(100), None),
     "limit_columns_101": ("too_many_columns", _table(101), None),
     "limit_result_columns_100": ("applied", _result_columns(100), None),
@@ -170,6 +168,34 @@ _LIMITS: dict[str, tuple[str, str, tuple[str, str] | None]] = {
     "limit_args_127": ("applied", _args(127), _ARGS_DIFFERENCE),
     "limit_args_128": ("too_many_args", _args(128), None),
 }
+
+
+# The statement limit counts what `migrations apply` sends: the text after the previous `;`
+# (comments included, leading whitespace trimmed), without the statement's own `;`.
+_LENGTHS: dict[str, tuple[str, str]] = {
+    "limit_sent_100000": ("applied", _padded(100_001) + "\n"),
+    "limit_sent_100001": ("too_long", _padded(100_002) + "\n"),
+    "limit_sent_comment_100000": ("applied", "-- load\n" + _padded(99_993) + "\n"),
+    "limit_sent_comment_100001": ("too_long", "-- load\n" + _padded(99_994) + "\n"),
+    "limit_sent_second_crlf_100001": (
+        "too_long",
+        "CREATE TABLE t (a);\r\n-- load\r\n" + _padded(99_993) + "\r\n",
+    ),
+}
+
+
+def length_cases(directory: Path) -> list[Case]:
+    """The statement-length edge cases as migration directories (one file each) under
+    `directory`: the limit depends on what surrounds the statement in its file."""
+    cases = []
+    for name, (expect, text) in _LENGTHS.items():
+        migrations = directory / name / "migrations"
+        migrations.mkdir(parents=True, exist_ok=True)
+        path = migrations / f"0001_{name}.sql"
+        path.write_bytes(text.encode("utf-8"))
+        verdict = APPLIED if expect == "applied" else Verdict(path.name, expect)
+        cases.append(Case(name=name, migrations=migrations, expect=verdict))
+    return cases
 
 
 def limit_cases(directory: Path) -> list[Case]:

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import apsw
 import pytest
-from cases import APPLIED, Case, Verdict, classify, directory_cases, statement_cases
+from cases import (
+    APPLIED,
+    Case,
+    Verdict,
+    classify,
+    directory_cases,
+    length_cases,
+    statement_cases,
+)
 from wrangler_driver import (
     Job,
     Outcome,
@@ -33,10 +41,17 @@ pytestmark = pytest.mark.workerd
 
 TRACKING = "d1_migrations"
 LIMITS_DIR = Path(tempfile.gettempdir()) / "d1check-fidelity-limits"
-DIRECTORIES = directory_cases()
+DIRECTORIES = [*directory_cases(), *length_cases(LIMITS_DIR / "lengths")]
 STATEMENTS = statement_cases(LIMITS_DIR)
 ALL_CASES = {c.name: c for c in [*DIRECTORIES, *STATEMENTS]}
-CLI_CASES = ("begin_transaction", "unterminated_comment", "last_statement_without_semicolon")
+CLI_CASES = (
+    "begin_transaction",
+    "unterminated_comment",
+    "last_statement_without_semicolon",
+    "limit_sent_comment_100000",
+    "limit_sent_comment_100001",
+    "tracking_own_row",
+)
 _TRAPS = (
     ("has no `;`", "syntax"),
     ("is never closed", "unrecorded"),
@@ -211,9 +226,9 @@ def test_wrangler_cli_agrees_with_driver(
 def test_wrangler_cli_execute_agrees_with_driver(
     wrangler: Wrangler, workerd: dict[str, Outcome], tmp_path: Path
 ) -> None:
-    """The batch driver reproduces `wrangler d1 execute --local --file` (a statement one byte
-    over D1's length limit)."""
-    case = ALL_CASES["limit_length_100001"]
+    """The batch driver reproduces `wrangler d1 execute --local --file` (a table one column
+    over D1's limit)."""
+    case = ALL_CASES["limit_columns_101"]
     cli = wrangler.execute_file(case.migrations, tmp_path / "project")
     assert workerd_verdict(case, cli) == workerd_verdict(case, workerd[case.name]), cli.error
 

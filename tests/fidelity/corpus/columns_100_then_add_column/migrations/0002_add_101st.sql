@@ -1,0 +1,1 @@
+ALTER TABLE wide ADD COLUMN extra TEXT;

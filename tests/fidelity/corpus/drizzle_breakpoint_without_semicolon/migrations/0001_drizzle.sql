@@ -1,0 +1,2 @@
+CREATE TABLE a (x);--> statement-breakpoint
+CREATE TABLE b (y)

@@ -1,0 +1,3 @@
+-- expect: applied
+PRAGMA table_list(_cf_KV);
+PRAGMA table_info(cf_x);

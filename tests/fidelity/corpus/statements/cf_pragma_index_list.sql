@@ -1,0 +1,2 @@
+-- expect: auth
+PRAGMA main.index_list("_CF_kv");

@@ -1,0 +1,2 @@
+-- expect: auth
+PRAGMA table_info(_cf_KV);

@@ -1,0 +1,2 @@
+-- expect: auth
+SELECT name FROM pragma_table_xinfo('_cf_KV');

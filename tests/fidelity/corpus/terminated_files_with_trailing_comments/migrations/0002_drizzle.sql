@@ -1,0 +1,4 @@
+CREATE TABLE b (x);
+--> statement-breakpoint
+CREATE INDEX b_x ON b (x);
+--> statement-breakpoint

@@ -1,0 +1,2 @@
+CREATE TABLE c (x);
+/* the end */

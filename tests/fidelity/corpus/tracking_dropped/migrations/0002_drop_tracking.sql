@@ -1,0 +1,2 @@
+CREATE TABLE b (id INTEGER PRIMARY KEY);
+DROP TABLE d1_migrations;

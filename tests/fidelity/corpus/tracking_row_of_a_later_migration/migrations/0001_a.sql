@@ -1,0 +1,2 @@
+CREATE TABLE a (id INTEGER PRIMARY KEY);
+INSERT INTO d1_migrations (name) VALUES ('0002_b.sql');

@@ -1,0 +1,1 @@
+INSERT INTO d1_migrations (name) VALUES ('seed');
