@@ -16,12 +16,17 @@ every config found, the script
    exist) with ``--baseline``; and parses the passed/failed/skipped counts and failing items;
 3. compares: they agree when workerd builds the history and d1check is green, or when workerd
    fails at migration X and d1check's ``X::applies`` fails;
-4. where workerd builds the history, runs ``pytest --apply=local --yes`` on another fresh copy
-   and compares the local database d1check leaves (sqlite_schema rows outside the internal
-   tables, and the tracking table's names) with workerd's.
+4. where workerd builds the history, runs ``pytest --apply=local --yes -k applies`` on another
+   fresh copy (the ``::applies`` items alone, so that policy items do not hold the gate) and
+   compares the local database d1check leaves with workerd's: sqlite_schema rows outside the
+   internal tables and d1check's own ``_schema_audit``, the tracking table's names, and the
+   file's place (where wrangler, run beside the config, keeps it).
 
-``D1CHECK_WRANGLER`` names the wrangler executable (wrangler 4.164 with workerd). Without it,
-``--cached`` reads workerd's verdicts from ``benchmarks/realworld-manifest.json``.
+``D1CHECK_WRANGLER`` names the wrangler executable (wrangler 4.164 with workerd). Verdicts and
+the schemas they leave are kept in CORPUS/.workerd (``--cache``; outside the repository, since
+they hold the projects' SQL) and reused while the files are unchanged (``--recompute`` to redo).
+Without wrangler, ``--cached`` reads the verdicts from ``benchmarks/realworld-manifest.json``
+(no schema comparison then).
 """
 
 from __future__ import annotations
@@ -45,12 +50,19 @@ import apsw
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from d1check.config import WRANGLER_FILES, load_wrangler_config  # noqa: E402
+from d1check.config import (  # noqa: E402
+    WRANGLER_FILES,
+    _read_json,
+    _read_toml,
+    load_wrangler_config,
+)
 from d1check.discovery import wrangler_order_key  # noqa: E402
+from d1check.local import local_id, miniflare_file_name  # noqa: E402
 
 MANIFEST = Path(__file__).with_name("realworld-manifest.json")
 SKIPPED_DIRS = {"node_modules", ".wrangler", ".git", ".d1check"}
 INTERNAL_TABLES = re.compile(r"^(sqlite_|_cf_)")
+AUDIT_TABLE = "_schema_audit"  # d1check's own record of what it applied (documented)
 POLICY_CHECKS = {"rollback", "idempotent", "destructive", "sequence"}
 FACT_CHECKS = {"applies", "d1", "rows", "checksums"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -71,17 +83,24 @@ class Database:
     binding: str
     tracking_table: str
     migrations_dir: Path
+    pattern: str | None = None
 
     @property
     def key(self) -> str:
-        """`history` alone, or `history:binding` when the config has several databases."""
+        """`history:binding`."""
         return f"{self.history}:{self.binding}"
 
     def migration_names(self) -> list[str]:
-        """The `.sql` files wrangler applies, in wrangler's order."""
-        if not self.migrations_dir.is_dir():
-            return []
-        names = [p.name for p in self.migrations_dir.glob("*.sql")]
+        """The files wrangler applies, named as its tracking table names them, in its order:
+        `*.sql` in the migrations directory, or the `migrations_pattern` glob's matches
+        (relative to the config) named by their path under the migrations directory."""
+        if self.pattern:
+            paths = self.config.parent.glob(self.pattern)
+            names = [p.resolve().relative_to(self.migrations_dir).as_posix() for p in paths]
+        elif self.migrations_dir.is_dir():
+            names = [p.name for p in self.migrations_dir.glob("*.sql")]
+        else:
+            names = []
         return sorted(names, key=wrangler_order_key)
 
 
@@ -194,11 +213,25 @@ def databases_of(history: Path) -> list[Database]:
     """Every top-level D1 database of every wrangler config of the history."""
     result = []
     for config in find_configs(history):
+        patterns = migration_patterns(config)
         for db in load_wrangler_config(config).databases:
             directory = (config.parent / (db.migrations_dir or "migrations")).resolve()
             table = db.migrations_table or "d1_migrations"
-            result.append(Database(history.name, history, config, db.binding, table, directory))
+            pattern = patterns.get(db.binding)
+            entry = Database(history.name, history, config, db.binding, table, directory, pattern)
+            result.append(entry)
     return result
+
+
+def migration_patterns(config: Path) -> dict[str, str]:
+    """`migrations_pattern` of the top-level databases that set one, by binding."""
+    data = _read_toml(config) if config.suffix == ".toml" else _read_json(config)
+    entries = data.get("d1_databases", []) if isinstance(data, dict) else []
+    return {
+        str(e["binding"]): str(e["migrations_pattern"])
+        for e in entries
+        if isinstance(e, dict) and e.get("migrations_pattern") and e.get("binding")
+    }
 
 
 def histories(corpus: Path, only: Sequence[str] = ()) -> list[Path]:
@@ -321,6 +354,8 @@ def _minimal_config(db: Database, config: Path) -> Path:
         value = getattr(entry, key)
         if value is not None:
             lines.append(f"{key} = {json.dumps(value)}")
+    if db.pattern:
+        lines.append(f"migrations_pattern = {json.dumps(db.pattern)}")
     target = config.parent / "wrangler.realworld.toml"
     target.write_text("\n".join(lines) + "\n")
     return target
@@ -406,20 +441,31 @@ def d1check_run(history: Path, scratch: Path, baseline: str | None) -> Run:
 
 
 def d1check_local(db: Database, scratch: Path, baseline: str | None) -> tuple[str, Schema | None]:
-    """`pytest --apply=local --yes` on a fresh copy; the local database it leaves, if any."""
+    """`pytest --apply=local --yes -k applies` on a fresh copy; the local database it leaves.
+
+    Only the `::applies` items are selected, so that policy items (rollback files, idempotency)
+    that real histories rarely satisfy do not keep the gate from applying."""
     copy = _scratch_copy(db.root, scratch)
     if baseline:
         write_baseline(copy, baseline == "baseline")
-    run = run_pytest(copy, ["--apply=local", "--yes"])
+    run = run_pytest(copy, ["--apply=local", "--yes", "-k", "applies"])
     if not run.green:
-        return f"not applied: pytest exit {run.exit_code}", None
+        return f"not applied: `pytest --apply=local -k applies` exit {run.exit_code}", None
     files = _sqlite_files(copy / ".wrangler") + _sqlite_files(copy / ".d1check")
     files += _sqlite_files(_in_copy(db, copy, db.config.parent) / ".wrangler")
     for path in dict.fromkeys(files):
         schema = read_schema(path, db.tracking_table)
         if schema.tracking:
-            return str(path.relative_to(copy)), schema
+            return path.relative_to(copy).as_posix(), schema
     return "no local database with tracking rows found", None
+
+
+def wrangler_local_path(db: Database) -> str:
+    """Where `wrangler dev` / `wrangler d1 … --local`, run beside the config, keep the database."""
+    entry = next(d for d in load_wrangler_config(db.config).databases if d.binding == db.binding)
+    name = miniflare_file_name(local_id(entry))
+    folder = db.config.parent.relative_to(db.root)
+    return (folder / ".wrangler/state/v3/d1/miniflare-D1DatabaseObject" / name).as_posix()
 
 
 # -- comparison ----------------------------------------------------------------------------
@@ -444,7 +490,7 @@ def agreement(verdict: Verdict, run: Run, files: int) -> tuple[bool, bool]:
 def schema_differences(workerd: Schema, local: Schema) -> list[str]:
     """What differs between workerd's database and d1check's local one."""
     notes = []
-    ours = {r[:2]: r[3] for r in local.rows}
+    ours = {r[:2]: r[3] for r in local.rows if r[2] != AUDIT_TABLE}
     theirs = {r[:2]: r[3] for r in workerd.rows}
     for key in sorted(theirs.keys() - ours.keys()):
         notes.append(f"missing locally: {key[0]} {key[1]}")
@@ -466,11 +512,60 @@ def compare(
     strict, facts = agreement(verdict, run, files)
     local, notes = "", []
     if apply and verdict.builds and verdict.schema is not None:
-        local, schema = d1check_local(db, scratch, baseline)
+        where, schema = d1check_local(db, scratch, baseline)
+        local = where
         if schema is not None:
             notes = schema_differences(verdict.schema, schema)
+            expected = wrangler_local_path(db)
+            if where != expected:
+                notes.append(f"local database at {where}; wrangler (beside the config): {expected}")
             local = "same" if not notes else f"differs ({len(notes)})"
     return Comparison(db.key, files, verdict, run, strict, facts, local, notes)
+
+
+# -- verdict cache (outside the repository: it holds schema SQL) ----------------------------
+
+
+def _cache_file(cache: Path, db: Database) -> Path:
+    return cache / f"{db.key.replace(':', '__')}.json"
+
+
+def load_cached(cache: Path, db: Database) -> Verdict | None:
+    """A verdict computed before, with its schema, if the cache has one for the same files."""
+    path = _cache_file(cache, db)
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    if data["files_digest"] != _files_digest(db):
+        return None
+    schema = data["schema"]
+    return Verdict(
+        data["applied"],
+        data["failed"],
+        data["error"],
+        data["schema_digest"],
+        data["seconds"],
+        Schema(tuple(tuple(r) for r in schema["rows"]), tuple(schema["tracking"]))
+        if schema
+        else None,
+        data["note"],
+    )
+
+
+def store_cached(cache: Path, db: Database, verdict: Verdict) -> None:
+    """Keep a verdict and its schema for later runs."""
+    cache.mkdir(parents=True, exist_ok=True)
+    data = asdict(verdict)
+    data["files_digest"] = _files_digest(db)
+    _cache_file(cache, db).write_text(json.dumps(data))
+
+
+def _files_digest(db: Database) -> str:
+    h = hashlib.sha256()
+    for name in db.migration_names():
+        h.update(name.encode() + b"\0" + (db.migrations_dir / name).read_bytes())
+    h.update((db.pattern or "").encode())
+    return h.hexdigest()
 
 
 # -- manifest ------------------------------------------------------------------------------
@@ -610,8 +705,12 @@ def run_corpus(args: argparse.Namespace) -> list[Comparison]:
             scratch = Path(tmp)
             run = d1check_run(history, scratch / "d1check", baseline)
             for i, db in enumerate(databases_of(history)):
-                if wrangler is not None:
+                cached = load_cached(args.cache, db) if not args.recompute else None
+                if cached is not None:
+                    verdict = cached
+                elif wrangler is not None:
                     verdict = workerd_verdict(db, wrangler, scratch / f"workerd-{i}")
+                    store_cached(args.cache, db, verdict)
                 elif db.key in manifest:
                     verdict = cached_verdict(manifest[db.key])
                 else:
@@ -636,7 +735,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cached", action="store_true", help="workerd verdicts from the manifest")
     parser.add_argument("--write-manifest", action="store_true", help="rewrite the manifest")
     parser.add_argument("--no-apply", dest="apply", action="store_false", help="skip --apply")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="where workerd's verdicts and schemas are kept (default: CORPUS/.workerd)",
+    )
+    parser.add_argument("--recompute", action="store_true", help="ignore the verdict cache")
     args = parser.parse_args(argv)
+    args.cache = args.cache or args.corpus / ".workerd"
     results = run_corpus(args)
     if args.json:
         print(_as_json(results))

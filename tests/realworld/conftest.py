@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-FIDELITY = Path(__file__).resolve().parents[1] / "fidelity"
-sys.path.insert(0, str(FIDELITY))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fidelity"))
 
 from wrangler_driver import Wrangler, WranglerUnavailable, install_wrangler
 

@@ -1,21 +1,25 @@
 """Differential test: on histories shaped like real D1 projects, d1check and workerd agree on
 which migration (if any) fails to build the database from empty.
 
-workerd's verdict is computed here, at test time: every history's files, in wrangler's order, go
-through wrangler's own splitter and tracking SQL into workerd's D1 (tests/fidelity/d1_driver.cjs,
-one process for all). d1check's verdict is the first failing `::applies` item of a plain pytest
-run in a copy of the history.
+workerd's verdict is computed here, at test time. Histories with plain migrations directories go
+through wrangler's own splitter and tracking SQL into workerd's D1, all in one engine process
+(tests/fidelity/d1_driver.cjs); a history with a `migrations_pattern` goes through `wrangler d1
+migrations apply --local` itself (benchmarks/realworld.py), since wrangler decides which files
+the pattern picks. d1check's verdict is the first failing `::applies` item of a plain pytest run
+in a copy of the history.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
 from pathlib import Path
 
 import pytest
-from wrangler_driver import Job, Outcome, Wrangler, wrangler_order_key
+from wrangler_driver import Job, Wrangler, wrangler_order_key
 
-from d1check.config import WRANGLER_FILES, load_wrangler_config
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import realworld
 
 HERE = Path(__file__).parent
 INNER = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
@@ -23,107 +27,87 @@ DISAGREEMENTS = {
     "missing_parent_lookup:DB": (
         "d1check applies each migration to a database with rows in every table, where the "
         "lookup finds a parent; on the empty database workerd builds, it finds none (NOT NULL "
-        "constraint failed), and d1check does not yet apply on an empty database"
+        "constraint failed): d1check does not yet apply on an empty database"
     ),
+    "migrations_pattern:DB": (
+        "d1check ignores `migrations_pattern`: it collects only the *.sql files directly in "
+        "migrations_dir, so it checks none of this history's migrations"
+    ),
+}
+UNBUILDABLE = {
+    "missing_parent:DB": ("0002_default_project.sql", "FOREIGN KEY constraint failed"),
+    "missing_parent_lookup:DB": ("0002_default_key.sql", "NOT NULL constraint failed"),
+    "migrations_pattern:DB": ("20250315120000_post_slug/migration.sql", "no such column"),
 }
 
 
-@dataclass(frozen=True)
-class Case:
-    """One database of one history: its migrations directory, relative to the history."""
-
-    history: str
-    binding: str
-    migrations: Path
-
-    @property
-    def key(self) -> str:
-        """`history:binding`."""
-        return f"{self.history}:{self.binding}"
-
-    def files(self) -> list[Path]:
-        """The `.sql` files, in wrangler's order."""
-        paths = (HERE / self.history / self.migrations).glob("*.sql")
-        return sorted(paths, key=lambda p: wrangler_order_key(p.name))
+def _databases() -> list[realworld.Database]:
+    folders = sorted(p for p in HERE.iterdir() if p.is_dir() and p.name != "__pycache__")
+    return [db for folder in folders for db in realworld.databases_of(folder)]
 
 
-def _config(history: Path) -> Path:
-    for folder in (history, *sorted(p for p in history.iterdir() if p.is_dir())):
-        for name in WRANGLER_FILES:
-            if (folder / name).is_file():
-                return folder / name
-    raise FileNotFoundError(f"{history}: no wrangler config")
+DATABASES = _databases()
 
 
-def _cases() -> list[Case]:
-    cases = []
-    for history in sorted(p for p in HERE.iterdir() if p.is_dir() and p.name != "__pycache__"):
-        config = _config(history)
-        for db in load_wrangler_config(config).databases:
-            directory = (config.parent / (db.migrations_dir or "migrations")).resolve()
-            cases.append(Case(history.name, db.binding, directory.relative_to(history)))
-    return cases
-
-
-CASES = _cases()
-
-
-def _job(case: Case) -> Job:
-    files = tuple((p.name, p.read_text()) for p in case.files())
-    return Job(case.key.replace(":", "_").replace("-", "_"), "migrations", files)
+def _job(db: realworld.Database) -> Job:
+    paths = sorted(db.migrations_dir.glob("*.sql"), key=lambda p: wrangler_order_key(p.name))
+    files = tuple((p.name, p.read_text()) for p in paths)
+    return Job(db.key.replace(":", "_").replace("-", "_"), "migrations", files)
 
 
 @pytest.fixture(scope="module")
-def workerd(realworld_wrangler: Wrangler, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """workerd's outcome for every case, from one engine process."""
-    jobs = {case.key: _job(case) for case in CASES}
-    outcomes = realworld_wrangler.run_jobs(list(jobs.values()), tmp_path_factory.mktemp("d1"))
-    return {key: outcomes[job.id] for key, job in jobs.items()}
+def workerd(
+    realworld_wrangler: Wrangler, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[str | None, str]]:
+    """(failing migration or None, error) for every database, as workerd applies it."""
+    flat = {db.key: _job(db) for db in DATABASES if not db.pattern}
+    outcomes = realworld_wrangler.run_jobs(list(flat.values()), tmp_path_factory.mktemp("d1"))
+    verdicts = {key: (outcomes[job.id].failed, outcomes[job.id].error) for key, job in flat.items()}
+    for db in (db for db in DATABASES if db.pattern):
+        scratch = tmp_path_factory.mktemp("cli")
+        verdict = realworld.workerd_verdict(db, realworld_wrangler.executable, scratch)
+        verdicts[db.key] = (verdict.failed, verdict.error)
+    return verdicts
 
 
-def d1check_failure(pytester: pytest.Pytester, case: Case) -> str | None:
-    """The migration file whose `::applies` item fails first, in the case's directory."""
-    pytester.copy_example(str(HERE / case.history))
+def d1check_failure(pytester: pytest.Pytester, db: realworld.Database) -> str | None:
+    """The migration whose `::applies` item fails first, named under its migrations directory."""
+    pytester.copy_example(str(db.root))
     reports = pytester.inline_run(*INNER).getreports("pytest_runtest_logreport")
-    prefix = case.migrations.as_posix() + "/"
+    prefix = db.migrations_dir.relative_to(db.root.resolve()).as_posix() + "/"
     for report in reports:
         path, _, check = report.nodeid.rpartition("::")
         if check == "applies" and report.failed and path.startswith(prefix):
-            if "/" not in path[len(prefix) :]:
-                return Path(path).name
+            return path[len(prefix) :]
     return None
 
 
 def _params() -> list[object]:
     params = []
-    for case in CASES:
-        reason = DISAGREEMENTS.get(case.key)
+    for db in DATABASES:
+        reason = DISAGREEMENTS.get(db.key)
         marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-        params.append(pytest.param(case, id=case.key, marks=marks))
+        params.append(pytest.param(db, id=db.key, marks=marks))
     return params
 
 
-UNBUILDABLE = {
-    "missing_parent:DB": ("0002_default_project.sql", "FOREIGN KEY constraint failed"),
-    "missing_parent_lookup:DB": ("0002_default_key.sql", "NOT NULL constraint failed"),
-}
-
-
 @pytest.mark.workerd
-def test_workerd_builds_every_history_but_the_unbuildable_ones(workerd: dict[str, Outcome]) -> None:
-    failures = {k: (o.failed, o.error) for k, o in workerd.items() if not o.ok}
+def test_workerd_builds_every_history_but_the_unbuildable_ones(
+    workerd: dict[str, tuple[str | None, str]],
+) -> None:
+    failures = {key: verdict for key, verdict in workerd.items() if verdict[0] is not None}
     assert failures.keys() == UNBUILDABLE.keys(), failures
     for key, (name, error) in UNBUILDABLE.items():
         assert failures[key][0] == name and error in failures[key][1], failures[key]
-    assert len(workerd) >= 9
+    assert len(workerd) == len(DATABASES) >= 10
 
 
 @pytest.mark.workerd
-@pytest.mark.parametrize("case", _params())
+@pytest.mark.parametrize("db", _params())
 def test_d1check_fails_where_workerd_fails(
-    case: Case, workerd: dict[str, Outcome], pytester: pytest.Pytester
+    db: realworld.Database,
+    workerd: dict[str, tuple[str | None, str]],
+    pytester: pytest.Pytester,
 ) -> None:
-    outcome = workerd[case.key]
-    assert d1check_failure(pytester, case) == outcome.failed, (
-        f"workerd: {outcome.failed or 'builds'} {outcome.error}".strip()
-    )
+    failed, error = workerd[db.key]
+    assert d1check_failure(pytester, db) == failed, f"workerd: {failed or 'builds'} {error}"
