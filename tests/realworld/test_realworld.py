@@ -33,11 +33,16 @@ DISAGREEMENTS = {
         "d1check ignores `migrations_pattern`: it collects only the *.sql files directly in "
         "migrations_dir, so it checks none of this history's migrations"
     ),
+    "monorepo_app:DB": (
+        "the root has no wrangler config and no migrations directory; d1check does not yet look "
+        "for wrangler configs in subfolders (apps/api/wrangler.jsonc), so it collects nothing"
+    ),
 }
 UNBUILDABLE = {
     "missing_parent:DB": ("0002_default_project.sql", "FOREIGN KEY constraint failed"),
     "missing_parent_lookup:DB": ("0002_default_key.sql", "NOT NULL constraint failed"),
     "migrations_pattern:DB": ("20250315120000_post_slug/migration.sql", "no such column"),
+    "monorepo_app:DB": ("0002_ticket_priority.sql", "no such table: ticket"),
 }
 
 
