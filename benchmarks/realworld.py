@@ -168,6 +168,11 @@ class Run:
         """True when pytest exited 0."""
         return self.exit_code == 0
 
+    @property
+    def collected_nothing(self) -> bool:
+        """True when pytest found no item at all (exit 5)."""
+        return self.exit_code == 5
+
     def failing(self, check: str) -> list[Failure]:
         """The failures of one check."""
         return [f for f in self.failures if f.check == check]
@@ -477,9 +482,12 @@ def facts_failures(run: Run) -> list[Failure]:
 
 
 def agreement(verdict: Verdict, run: Run, files: int) -> tuple[bool, bool]:
-    """(strict, facts): strict compares with the whole run, facts ignores policy items."""
+    """(strict, facts): strict compares with the whole run, facts ignores policy items.
+    A run that collects nothing from a history with migrations never agrees."""
     if run.usage_error:
         return False, False
+    if run.collected_nothing:
+        return not files, not files
     if verdict.builds:
         return run.green, not facts_failures(run)
     first = run.failing("applies")
@@ -641,6 +649,8 @@ def _verdict_text(verdict: Verdict) -> str:
 def _run_text(run: Run) -> str:
     if run.usage_error:
         return f"usage error: {run.usage_error[:60]}"
+    if run.collected_nothing:
+        return "no items"
     c = run.counts
     return f"{c.get('passed', 0)}p {c.get('failed', 0)}f {c.get('skipped', 0)}s"
 

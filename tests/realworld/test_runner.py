@@ -94,6 +94,12 @@ def test_a_usage_error_never_agrees() -> None:
     assert realworld.agreement(BUILDS, run, 3) == (False, False)
 
 
+def test_collecting_nothing_agrees_only_with_an_empty_history() -> None:
+    nothing = Run(5, {}, (), "", 0.0)
+    assert realworld.agreement(BUILDS, nothing, 3) == (False, False)
+    assert realworld.agreement(BUILDS, nothing, 0) == (True, True)
+
+
 ROWS = (
     ("table", "t", "t", "CREATE TABLE t (a)"),
     ("index", "t_a", "t", "CREATE INDEX t_a ON t (a)"),
