@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/realworld.py CORPUS [--baseline] [--json] [--only ID,...]
-        [--cached] [--write-manifest] [--no-apply]
+        [--cache DIR] [--recompute] [--cached] [--write-manifest] [--no-apply]
 
 CORPUS holds one folder per history: a project's wrangler config (at the folder's root or in a
 subfolder) and its migrations directories, laid out as in the project. For every D1 database of
