@@ -1,0 +1,5 @@
+CREATE TABLE links (
+    code TEXT PRIMARY KEY,
+    target TEXT NOT NULL,
+    hits INTEGER NOT NULL DEFAULT 0
+);

@@ -1,0 +1,5 @@
+CREATE TABLE owners (
+    id INTEGER PRIMARY KEY,
+    handle TEXT NOT NULL UNIQUE
+);
+ALTER TABLE links ADD COLUMN owner_id INTEGER REFERENCES owners(id);

@@ -1,0 +1,5 @@
+CREATE TABLE IF NOT EXISTS coupons (
+  code TEXT PRIMARY KEY,
+  shop_id INTEGER NOT NULL REFERENCES shops(id),
+  percent_off INTEGER NOT NULL CHECK (percent_off BETWEEN 1 AND 100)
+);

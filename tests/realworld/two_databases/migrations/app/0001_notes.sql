@@ -1,0 +1,5 @@
+CREATE TABLE notes (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    updated_at TEXT
+);
