@@ -50,14 +50,14 @@ import apsw
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from d1check.config import (  # noqa: E402
-    WRANGLER_FILES,
-    _read_json,
-    _read_toml,
-    load_wrangler_config,
-)
 from d1check.discovery import wrangler_order_key  # noqa: E402
 from d1check.local import local_id, miniflare_file_name  # noqa: E402
+from d1check.wrangler import (  # noqa: E402
+    WRANGLER_FILES,
+    load_wrangler_config,
+)
+from d1check.wrangler import read_json as _read_json  # noqa: E402
+from d1check.wrangler import read_toml as _read_toml  # noqa: E402
 
 MANIFEST = Path(__file__).with_name("realworld-manifest.json")
 SKIPPED_DIRS = {"node_modules", ".wrangler", ".git", ".d1check"}

@@ -15,7 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from wrangler_driver import Job, Wrangler, wrangler_order_key
+
+from d1check.cli import cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
@@ -23,32 +26,14 @@ import realworld
 
 HERE = Path(__file__).parent
 INNER = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
-DISAGREEMENTS = {
-    "missing_parent_lookup:DB": (
-        "d1check applies each migration to a database with rows in every table, where the "
-        "lookup finds a parent; on the empty database workerd builds, it finds none (NOT NULL "
-        "constraint failed): d1check does not yet apply on an empty database"
-    ),
-    "migrations_pattern:DB": (
-        "d1check ignores `migrations_pattern`: it collects only the *.sql files directly in "
-        "migrations_dir, so it checks none of this history's migrations"
-    ),
-    "monorepo_app:DB": (
-        "the root has no wrangler config and no migrations directory; d1check does not yet look "
-        "for wrangler configs in subfolders (apps/api/wrangler.jsonc), so it collects nothing"
-    ),
-}
+DISAGREEMENTS: dict[str, str] = {}
+"""Histories where d1check and workerd disagree on the first migration that does not build, with
+why (each an expected failure until d1check is fixed): none today."""
+
 FACT_CHECKS = ("applies", "d1", "rows")
-FALSE_ALARMS = {
-    "reference_seed:DB": (
-        "the d1 check fails on `PRAGMA foreign_keys = ON`, which decisions.md allows (D1 ignores "
-        "it; only `= OFF` in a file that drops a parent with children fails)"
-    ),
-    "rebuild_table:DB": (
-        "the rows check counts a table dropped with DROP TABLE IF EXISTS and re-created under the "
-        "same name as a table the migration does not drop"
-    ),
-}
+FALSE_ALARMS: dict[str, str] = {}
+"""Histories workerd builds where a d1check fact item still fails, with why: none today."""
+
 UNBUILDABLE = {
     "missing_parent:DB": ("0002_default_project.sql", "FOREIGN KEY constraint failed"),
     "missing_parent_lookup:DB": ("0002_default_key.sql", "NOT NULL constraint failed"),
@@ -86,9 +71,15 @@ def workerd(
     return verdicts
 
 
-def _failing_items(pytester: pytest.Pytester, db: realworld.Database) -> list[tuple[str, str]]:
-    """(path under the migrations directory, check) of every failing item, in run order."""
+def _failing_items(
+    pytester: pytest.Pytester, db: realworld.Database, *, baseline: bool = False
+) -> list[tuple[str, str]]:
+    """(path under the migrations directory, check) of every failing item, in run order (after
+    `d1check baseline`, with `baseline`)."""
     pytester.copy_example(str(db.root))
+    if baseline:
+        said = CliRunner().invoke(cli, ["baseline", "--root", str(pytester.path)])
+        assert said.exit_code == 0, said.output
     reports = pytester.inline_run(*INNER).getreports("pytest_runtest_logreport")
     prefix = db.migrations_dir.relative_to(db.root.resolve()).as_posix() + "/"
     failing = []
@@ -99,9 +90,12 @@ def _failing_items(pytester: pytest.Pytester, db: realworld.Database) -> list[tu
     return failing
 
 
-def d1check_failure(pytester: pytest.Pytester, db: realworld.Database) -> str | None:
+def d1check_failure(
+    pytester: pytest.Pytester, db: realworld.Database, *, baseline: bool = False
+) -> str | None:
     """The migration whose `::applies` item fails first, named under its migrations directory."""
-    return next((p for p, check in _failing_items(pytester, db) if check == "applies"), None)
+    failing = _failing_items(pytester, db, baseline=baseline)
+    return next((p for p, check in failing if check == "applies"), None)
 
 
 def _params(databases: list[realworld.Database], disagreements: dict[str, str]) -> list[object]:
@@ -147,3 +141,21 @@ def test_d1check_states_no_false_fact_where_workerd_builds(
     assert workerd[db.key][0] is None
     facts = [item for item in _failing_items(pytester, db) if item[1] in FACT_CHECKS]
     assert facts == []
+
+
+@pytest.mark.workerd
+@pytest.mark.parametrize("db", _params(DATABASES, DISAGREEMENTS))
+def test_after_a_baseline_d1check_fails_exactly_where_workerd_fails(
+    db: realworld.Database,
+    workerd: dict[str, tuple[str | None, str]],
+    pytester: pytest.Pytester,
+) -> None:
+    """Adopting d1check on the history as it is: every history workerd builds is green, every
+    other one fails at workerd's migration."""
+    failed, error = workerd[db.key]
+    failing = _failing_items(pytester, db, baseline=True)
+    if failed is None:
+        assert failing == []
+    else:
+        first = next((p for p, check in failing if check == "applies"), None)
+        assert first == failed, f"workerd: {failed} {error}; d1check: {failing}"
