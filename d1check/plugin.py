@@ -17,6 +17,7 @@ from d1check.config import Config
 from d1check.engine import engine_description
 from d1check.errors import D1CheckError
 from d1check.fixtures import d1_db, d1_migrator
+from d1check.remote import check_token_env
 from d1check.targets import resolve_targets
 from d1check.testing import d1_emulator
 
@@ -122,6 +123,7 @@ def _check_gate_options(config: pytest.Config, state: d1session.Session) -> None
         config.stash[_GATE_OPTIONS] = d1session.GateOptions.from_pytest(config)
         if target != "local":
             resolve_targets(state.config, target)
+            check_token_env()
     except D1CheckError as error:
         raise pytest.UsageError(f"d1check: --apply={target}: {error}") from error
 

@@ -255,12 +255,51 @@ def parse_budget(text: str) -> RequestBudget | None:
 # --- pure request and response handling ----------------------------------------------------
 
 
+def clean_token(token: str) -> str:
+    """The API token without surrounding whitespace (as other Cloudflare clients read it).
+
+    ConfigError, naming neither the token nor the character, when what is left holds a control
+    or non-ASCII character: such a token cannot be sent in an HTTP header.
+    """
+    value = token.strip()
+    for position, char in enumerate(value, 1):
+        if not " " <= char <= "~":
+            kind = "a non-ASCII character" if ord(char) > 127 else "a control character"
+            raise ConfigError(
+                f"{TOKEN_ENV} holds {kind} at position {position} of {len(value)}: an API token "
+                "is printable ASCII; copy the token again from the Cloudflare dashboard and "
+                "set it without it"
+            )
+    return value
+
+
+def check_token_env() -> None:
+    """ConfigError when `CLOUDFLARE_API_TOKEN` is set to something that cannot be a token
+    (checked before any work, so a bad token is a usage error, not a failure halfway)."""
+    clean_token(os.environ.get(TOKEN_ENV, ""))
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every way an exception or a log line may print `secret`: raw, stripped, URL-encoded,
+    escaped as in a str or bytes repr, and as JSON."""
+    forms: set[str] = set()
+    for value in {secret, secret.strip()}:
+        forms |= {
+            value,
+            urllib.parse.quote(value, safe=""),
+            urllib.parse.quote_plus(value),
+            repr(value)[1:-1],
+            json.dumps(value)[1:-1],
+            repr(value.encode("utf-8", "backslashreplace"))[2:-1],
+        }
+    return {f for f in forms if len(f) >= 4 or f == secret.strip()} - {""}
+
+
 class Redactor:
-    """Removes a secret (and its URL-encoded form) from any text."""
+    """Removes a secret, in every form `secret_forms` knows, from any text."""
 
     def __init__(self, secret: str) -> None:
-        forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
-        self._forms = sorted((f for f in forms if f), key=len, reverse=True)
+        self._forms = sorted(secret_forms(secret), key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for form in self._forms:
@@ -501,6 +540,8 @@ class D1Client:
     ) -> None:
         if not account_id:
             raise ConfigError(f"no Cloudflare account id; set {ACCOUNT_ENV}")
+        self._redact = Redactor(token)
+        token = clean_token(token)
         if not token:
             raise ConfigError(f"no Cloudflare API token; set {TOKEN_ENV}")
         self.api_base = resolve_api_base(api_base)
@@ -509,7 +550,6 @@ class D1Client:
         self.retry = retry
         self.requests_sent = 0
         self._token = token
-        self._redact = Redactor(token)
         self._build = RequestBuilder(account_id)
         self._sleep = sleep
         self._rng = rng
@@ -522,12 +562,13 @@ class D1Client:
     def from_env(cls, account_id: str | None = None, **kwargs: Any) -> D1Client:
         """A client from `CLOUDFLARE_ACCOUNT_ID` (unless given) and `CLOUDFLARE_API_TOKEN`."""
         account = account_id or os.environ.get(ACCOUNT_ENV, "")
-        token = os.environ.get(TOKEN_ENV, "")
+        raw = os.environ.get(TOKEN_ENV, "")
         if not account:
             raise ConfigError(f"{ACCOUNT_ENV} is not set: export it (or pass the account id)")
+        token = clean_token(raw)
         if not token:
             raise ConfigError(f"{TOKEN_ENV} is not set: export a token with D1 edit permission")
-        return cls(account, token, **kwargs)
+        return cls(account, raw, **kwargs)
 
     def __repr__(self) -> str:
         return f"D1Client(account_id={self.account_id!r}, api_base={self.api_base!r})"

@@ -402,6 +402,27 @@ def test_a_rejected_token_is_not_printed(
     assert fleet.tables(fleet.staging) == []
 
 
+def test_a_token_with_a_newline_around_it_applies(
+    pytester: pytest.Pytester, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", f" {TOKEN}\n")
+    result = run(pytester, "--apply=staging", "--yes", "--log-level=DEBUG", "-o", "log_cli=false")
+    assert result.ret == 0, output(result)
+    assert fleet.applied(fleet.staging) == FILES
+
+
+@pytest.mark.parametrize("bad", [f"{TOKEN[:6]}\n{TOKEN[6:]}", f"{TOKEN}\u00e9"])
+def test_a_token_that_cannot_be_sent_is_a_usage_error_without_showing_it(
+    pytester: pytest.Pytester, fleet: Fleet, monkeypatch: pytest.MonkeyPatch, bad: str
+) -> None:
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", bad)
+    result = run(pytester, "--apply=staging", "--yes")
+    assert result.ret == 4
+    text = "\n".join(result.outlines + result.errlines)
+    assert "CLOUDFLARE_API_TOKEN holds a" in text and TOKEN[6:] not in text
+    assert fleet.tables(fleet.staging) == []
+
+
 def test_report_json_and_step_summary(
     pytester: pytest.Pytester, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,8 +16,10 @@ from d1check.remote import (
     DEFAULT_API_BASE,
     AmbiguousWrite,
     D1Client,
+    Redactor,
     RequestBudget,
     RetryPolicy,
+    clean_token,
     looks_read_only,
     parse_budget,
     parse_retry_after,
@@ -518,3 +520,67 @@ def test_wrong_token_is_401_without_the_token(emulator: D1Emulator) -> None:
     assert info.value.status == 401 and info.value.code == 10000
     assert "CLOUDFLARE_API_TOKEN" in str(info.value)
     assert "wrong-token-value" not in _all_text(info.value)
+
+
+# --- the token as the environment gives it ----------------------------------------------------
+
+
+def test_token_whitespace_around_it_is_stripped_and_requests_succeed(
+    emulator: D1Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    client = D1Client(emulator.account_id, f"  {TOKEN}\r\n", api_base=emulator.url)
+    assert client.list_databases() == []
+    assert caplog.records and TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("token", "kind"),
+    [
+        (f"{TOKEN[:8]}\n{TOKEN[8:]}", "a control character at position 9"),
+        (f"{TOKEN[:5]}\x1b{TOKEN[5:]}", "a control character at position 6"),
+        (f"{TOKEN}é", "a non-ASCII character"),
+        (f"{TOKEN[:3]}\u200b{TOKEN[3:]}", "a non-ASCII character at position 4"),
+    ],
+)
+def test_token_with_a_control_or_non_ascii_character_is_refused_without_showing_it(
+    token: str, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match=kind) as info:
+        D1Client(ACCOUNT, token)
+    assert TOKEN[:8] not in _all_text(info.value) and "CLOUDFLARE_API_TOKEN" in str(info.value)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", token)
+    with pytest.raises(ConfigError, match=kind):
+        D1Client.from_env()
+
+
+def test_clean_token_keeps_a_good_token_whole() -> None:
+    assert clean_token(f"\t{TOKEN} \n") == TOKEN
+    assert clean_token(TOKEN) == TOKEN
+
+
+@pytest.mark.parametrize(
+    "printed",
+    [
+        f"Illegal header value b'Bearer {TOKEN}\\n'",
+        f"Bearer {TOKEN}",
+        f"header {TOKEN!r}",
+        f"{(TOKEN + chr(10)).encode()!r}",
+        f"url ?t={TOKEN}%0A",
+        f'json "{TOKEN}\\n"',
+    ],
+)
+def test_redaction_covers_every_printed_form(printed: str) -> None:
+    redact = Redactor(TOKEN + "\n")
+    assert TOKEN not in redact(printed)
+    assert "[REDACTED]" in redact(printed)
+
+
+def test_redaction_covers_escaped_forms_of_a_token_with_odd_characters() -> None:
+    secret = "ab\x01cd-é-" + TOKEN
+    text = " ".join([repr(secret), repr(secret.encode()), secret, json.dumps(secret)])
+    cleaned = Redactor(secret)(text)
+    assert TOKEN not in cleaned and cleaned.count("[REDACTED]") == 4

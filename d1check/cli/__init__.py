@@ -23,7 +23,7 @@ from d1check.discovery import discover
 from d1check.errors import ConfigError, D1CheckError
 from d1check.fleet import drift_report_for
 from d1check.project import read_sums, write_sums
-from d1check.remote import parse_budget
+from d1check.remote import check_token_env, parse_budget
 from d1check.schema import format_diff
 from d1check.status import (
     ProjectStatus,
@@ -176,6 +176,7 @@ def status(root: Path, family: str | None, fleet_target: str | None) -> None:
     "no credentials" when CLOUDFLARE_API_TOKEN is not set.
     """
     config = _config(root)
+    check_token_env()
     _show_status(project_status(config, family=family))
     if fleet_target:
         report = drift_report_for(config, fleet_target)
@@ -258,6 +259,8 @@ def apply(
     config = _config(root)
     resolve_targets(config, target)
     parse_budget(api_budget)
+    if target != "local":
+        check_token_env()
     args = pytest_command(
         target,
         yes=yes,
@@ -289,6 +292,7 @@ def pull(root: Path, target: str, data: bool, yes: bool, family: str | None) -> 
     """Write the schema of remote TARGET to schema/<TARGET>.sql (CREATE statements and the
     tracking rows, read from sqlite_schema through the API)."""
     config = _config(root)
+    check_token_env()
     remote = remote_target(config, target, family)
     client = default_client_factory(config)(remote)
     stem = file_stem(target)
