@@ -793,10 +793,15 @@ def run_fleet(
 
 
 def account_clients(
-    config: Config, api_budget: str, concurrency: int
+    config: Config,
+    api_budget: str,
+    concurrency: int,
+    *,
+    budget: RequestBudget | None = None,
 ) -> tuple[Callable[[Target], D1Client], dict[str | None, D1Client]]:
-    """One client per account, made on first need, all under one budget; close them after."""
-    budget = fleet_budget(parse_budget(api_budget))
+    """One client per account, made on first need, all under one budget (`budget`, shared with
+    other work of the command, else one made from `api_budget`); close them after."""
+    budget = budget if budget is not None else fleet_budget(parse_budget(api_budget))
     clients: dict[str | None, D1Client] = {}
     lock = threading.Lock()
 
@@ -813,10 +818,15 @@ def account_clients(
 
 
 def drift_report_for(
-    config: Config, target: str, *, api_budget: str = "1200/300", concurrency: int = 8
+    config: Config,
+    target: str,
+    *,
+    api_budget: str = "1200/300",
+    concurrency: int = 8,
+    budget: RequestBudget | None = None,
 ) -> DriftReport:
     """`fleet_drift_report` for a target name of the configuration (what `status` shows)."""
-    client_for, clients = account_clients(config, api_budget, concurrency)
+    client_for, clients = account_clients(config, api_budget, concurrency, budget=budget)
     try:
         jobs = make_jobs(config, resolve_targets(config, target).targets, client_for)
         return fleet_drift_report(jobs, client_for, concurrency=concurrency)

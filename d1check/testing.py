@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import random
 import re
@@ -45,7 +46,15 @@ DROP = "drop"
 TIMEOUT = "timeout"
 COMMIT_THEN_ERROR = "commit_then_error"
 COMMIT_THEN_DROP = "commit_then_drop"
-FAULT_KINDS = frozenset({RATE_LIMIT, ERROR, DROP, TIMEOUT, COMMIT_THEN_ERROR, COMMIT_THEN_DROP})
+COMMIT_THEN_TRUNCATED = "commit_then_truncated"
+COMMIT_THEN_INVALID = "commit_then_invalid"
+COMMIT_THEN_EMPTY = "commit_then_empty"
+COMMIT_THEN_UNSUCCESSFUL = "commit_then_unsuccessful"
+SHORT_ANSWER = "short_answer"
+GARBLED = (COMMIT_THEN_TRUNCATED, COMMIT_THEN_INVALID, COMMIT_THEN_EMPTY, COMMIT_THEN_UNSUCCESSFUL)
+AFTER_COMMIT = frozenset({COMMIT_THEN_ERROR, COMMIT_THEN_DROP, *GARBLED, SHORT_ANSWER})
+FAULT_KINDS = frozenset({RATE_LIMIT, ERROR, DROP, TIMEOUT, *AFTER_COMMIT})
+MAX_BODY_BYTES = 1_000_000
 
 
 # --- faults --------------------------------------------------------------------------------
@@ -57,7 +66,11 @@ class Fault:
 
     rate_limit: 429 with Retry-After; error: 500 before anything runs; drop: the connection is
     closed without an answer; timeout: no answer for `seconds`, then dropped;
-    commit_then_error / commit_then_drop: the request is applied, then answered 500 / dropped.
+    commit_then_error / commit_then_drop: the request is applied, then answered 500 / dropped;
+    commit_then_truncated / _invalid / _empty / _unsuccessful: the request is applied, then
+    answered 200 with JSON cut short, text that is not JSON, no body, or `success: false`
+    without errors; short_answer: the request runs and its answer lacks the last statement's
+    result.
     """
 
     kind: str
@@ -74,7 +87,7 @@ class Fault:
     @property
     def after_commit(self) -> bool:
         """Whether the request is applied before the fault strikes."""
-        return self.kind in (COMMIT_THEN_ERROR, COMMIT_THEN_DROP)
+        return self.kind in AFTER_COMMIT
 
 
 @dataclass
@@ -114,6 +127,38 @@ class Faults:
             if self.probability and self._rng.random() < self.probability:
                 return Fault(self._rng.choice(self.random_kinds))
         return None
+
+
+class RateLimit:
+    """Cloudflare's API limit as the server applies it: arrivals counted by the server's clock;
+    the request that makes `requests` + 1 within any `seconds`, and every call for `seconds`
+    after it, answer 429 (the whole account is blocked)."""
+
+    def __init__(self, requests: int, seconds: float) -> None:
+        self.requests = requests
+        self.seconds = seconds
+        self.refused = 0
+        self.admitted = 0
+        self._arrivals: deque[float] = deque()
+        self._blocked_until = 0.0
+        self._lock = threading.Lock()
+
+    def admit(self) -> float | None:
+        """Count one arrival; None when it is served, else the seconds the block still lasts."""
+        with self._lock:
+            now = time.monotonic()
+            self._arrivals.append(now)
+            while self._arrivals[0] <= now - self.seconds:
+                self._arrivals.popleft()
+            if now < self._blocked_until:
+                self.refused += 1
+                return self._blocked_until - now
+            if len(self._arrivals) > self.requests:
+                self._blocked_until = now + self.seconds
+                self.refused += 1
+                return self.seconds
+            self.admitted += 1
+            return None
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -413,7 +458,8 @@ class D1Emulator:
     committed write records a Time Travel state; the newest `keep_bookmarks` per database stay.
     `export_polls`: how many polls answer `active` before an export completes. Bookmark images
     stay in memory up to `memory_bookmarks` bytes, then (and at `stop`) go to files under
-    `directory/.bookmarks`.
+    `directory/.bookmarks`. `rate_limit`: the account's API limit (none by default); bodies over
+    `max_body_bytes` are refused (413) from their Content-Length, before they are read.
     """
 
     def __init__(
@@ -428,6 +474,8 @@ class D1Emulator:
         export_polls: int = 1,
         keep_bookmarks: int = 100,
         memory_bookmarks: int = 64 << 20,
+        rate_limit: RateLimit | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.directory = Path(directory)
         self.token = token
@@ -438,6 +486,8 @@ class D1Emulator:
         self.export_polls = export_polls
         self.keep_bookmarks = keep_bookmarks
         self.memory_bookmarks = memory_bookmarks
+        self.rate_limit = rate_limit
+        self.max_body_bytes = max_body_bytes
         self._held = 0
         self._held_lock = threading.Lock()
         self.requests: Counter[str] = Counter()
@@ -921,21 +971,67 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.emulator
         with emulator._lock:
             emulator.requests[f"{method} {url.path}"] += 1
-        body_bytes = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if url.path.startswith("/__export/"):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self._download(url.path.removeprefix("/__export/").split("/", 1)[0])
             return
         if emulator.faults.latency:
             time.sleep(emulator.faults.latency)
+        blocked = emulator.rate_limit.admit() if emulator.rate_limit is not None else None
+        if blocked is not None:
+            self._refuse_body()
+            self._fault(Fault(RATE_LIMIT, retry_after=math.ceil(blocked)))
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > emulator.max_body_bytes:
+            self._too_large(length)
+            return
+        body_bytes = self.rfile.read(length)
         fault = emulator.faults.take(f"{method} {url.path}")
         if fault is not None and not fault.after_commit:
             self._fault(fault)
             return
         status, payload = self._answer(method, url, body_bytes)
         if fault is not None:
-            self._fault(fault)
+            self._after_commit(fault, status, payload)
             return
         self._send(status, payload)
+
+    def _refuse_body(self) -> None:
+        """Read and drop the body of a refused request (so the answer is not lost to a reset)."""
+        left = int(self.headers.get("Content-Length") or 0)
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:
+                break
+            left -= len(chunk)
+
+    def _too_large(self, length: int) -> None:
+        limit = self.emulator.max_body_bytes
+        error = ApiError(
+            413, 7400, f"Request body too large: {length} bytes (the limit is {limit} bytes)"
+        )
+        self._refuse_body()
+        self.close_connection = True
+        self._send(413, envelope(None, [error]))
+
+    def _after_commit(self, fault: Fault, status: int, payload: dict[str, object]) -> None:
+        body = json.dumps(payload).encode("utf-8")
+        if fault.kind == SHORT_ANSWER:
+            result = payload.get("result")
+            if isinstance(result, list) and result:
+                payload = {**payload, "result": result[:-1]}
+            self._send(status, payload)
+        elif fault.kind == COMMIT_THEN_TRUNCATED:
+            self._send_bytes(200, body[: max(1, len(body) // 2)], "application/json")
+        elif fault.kind == COMMIT_THEN_INVALID:
+            self._send_bytes(200, b"<html>upstream answered</html>", "text/html")
+        elif fault.kind == COMMIT_THEN_EMPTY:
+            self._send_bytes(200, b"", "application/json")
+        elif fault.kind == COMMIT_THEN_UNSUCCESSFUL:
+            self._send(200, {"result": None, "success": False, "errors": [], "messages": []})
+        else:
+            self._fault(fault)
 
     def _answer(
         self, method: str, url: urllib.parse.SplitResult, body_bytes: bytes

@@ -3,6 +3,7 @@ the API budget and the deploy lock."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from d1check.cli import cli
-from d1check.testing import D1Emulator
+from d1check.testing import D1Emulator, RateLimit
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "tok-cli-D1CHECK-never-print-51c7e0"
@@ -89,3 +90,48 @@ def test_a_token_with_whitespace_around_it_works(
     result = run(command[0], project, *command[1:])
     assert result.exit_code == 0, result.output
     assert "error" not in result.output.lower()
+
+
+# --- the API budget -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fleet_project(tmp_path: Path, emulator: D1Emulator, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The example migrations, staging and four client databases in the emulator."""
+    root = tmp_path / "fleet"
+    root.mkdir()
+    shutil.copytree(REPO / "migrations", root / "migrations")
+    (root / "pyproject.toml").write_text(
+        '[tool.d1check]\nmigrations_dir = "migrations"\n', encoding="utf-8"
+    )
+    clients = [
+        {"id": f"c{i}", "database_name": f"c{i}", "database_id": emulator.create_database(f"c{i}")}
+        for i in range(4)
+    ]
+    staging = {"database_name": "stage", "database_id": emulator.create_database("stage")}
+    (root / "config").mkdir()
+    (root / "config" / "clients.json").write_text(
+        json.dumps({"clients": clients, "staging": staging}), encoding="utf-8"
+    )
+    monkeypatch.setenv("D1CHECK_API_BASE", emulator.url)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", emulator.account_id)
+    return root
+
+
+def test_status_under_a_budget_equal_to_the_limit_has_no_request_refused(
+    fleet_project: Path, emulator: D1Emulator
+) -> None:
+    emulator.faults.latency = 0.03
+    for _ in range(5):
+        limit = emulator.rate_limit = RateLimit(10, 0.5)
+        result = run("status", fleet_project, "--fleet", "production", "--api-budget", "10/0.5")
+        assert result.exit_code == 0, result.output
+        assert "fleet production: 4 database(s)" in result.output
+        assert limit.refused == 0 and limit.admitted > 10, result.output
+
+
+def test_status_without_a_budget_trips_the_limit(fleet_project: Path, emulator: D1Emulator) -> None:
+    limit = emulator.rate_limit = RateLimit(10, 0.5)
+    run("status", fleet_project, "--fleet", "production", "--api-budget", "none")
+    assert limit.refused > 0

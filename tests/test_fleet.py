@@ -80,17 +80,19 @@ def fast_client(emulator: D1Emulator, transport: httpx.BaseTransport | None = No
     )
 
 
-def make_jobs(emulator: D1Emulator, migrations_dir: Path, count: int, seeded: int = 0) -> list[Job]:
+def make_jobs(
+    emulator: D1Emulator, migrations_dir: Path, count: int, seeded: int = 0, prefix: str = "client"
+) -> list[Job]:
     """`count` client databases; each at 0001 with `seeded` rows when `seeded` is set."""
     migrations = discover(migrations_dir, migrations_dir.parent / "rollbacks")
     expected = Expected(migrations, "d1_migrations")
     jobs = []
     for i in range(count):
-        db_id = emulator.create_database(f"client-{i:03d}")
+        db_id = emulator.create_database(f"{prefix}-{i:03d}")
         if seeded:
             seed(emulator, db_id, seeded)
         target = Target(
-            f"client-{i:03d}", "default", "production", f"client-{i:03d}", db_id,
+            f"{prefix}-{i:03d}", "default", "production", f"{prefix}-{i:03d}", db_id,
             "d1_migrations", remote=True,
         )  # fmt: skip
         jobs.append(Job(target, db_id, migrations, expected))
@@ -578,3 +580,23 @@ def test_one_schema_is_rebuilt_once_for_every_client_that_shares_it() -> None:
     other = fleet._schema(rows("CREATE TABLE t(a, b)"), "d1_migrations")
     assert [c.name for c in other.tables["t"].columns] == ["a", "b"]
     assert [c.name for c in first.tables["t"].columns] == ["a"]
+
+
+# --- the API limit ---------------------------------------------------------------------------
+
+
+def test_a_budget_equal_to_the_limit_has_no_request_refused_five_runs_in_a_row(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path
+) -> None:
+    from d1check.remote import parse_budget
+    from d1check.testing import RateLimit
+
+    emulator.faults.latency = 0.03  # the server counts a request some time after it was sent
+    for attempt in range(5):
+        limit = emulator.rate_limit = RateLimit(20, 1.0)
+        jobs = make_jobs(emulator, migrations_dir, 8, prefix=f"run{attempt}")
+        client = emulator.client(budget=parse_budget("20/1"), retry=RetryPolicy(attempts=1))
+        with client:
+            outcomes = rollout(jobs, make_run(client, tmp_path, f"run-{attempt}", concurrency=8))
+        assert [o.status for o in outcomes] == ["applied"] * 8, outcomes
+        assert limit.refused == 0 and limit.admitted >= 40

@@ -445,23 +445,48 @@ def test_parse_budget_rejects_bad_values(text: str) -> None:
         parse_budget(text)
 
 
-def test_budget_never_exceeds_n_in_any_window() -> None:
+def test_budget_counts_a_request_from_sending_until_a_window_after_its_answer() -> None:
     clock = FakeClock()
-    budget = RequestBudget(3, 10, clock=clock, sleep=clock.sleep)
-    starts = []
-    for _ in range(10):
-        budget.acquire()
-        starts.append(clock.now - 1000)
-        clock.now += 1  # each request takes a second
-    assert starts == [0, 1, 2, 10, 11, 12, 20, 21, 22, 30]
-    for t in starts:
-        assert sum(1 for s in starts if t <= s < t + 10) <= 3
-    assert budget.eta(10) == 30 and budget.eta(3) == 0 and budget.eta(0) == 0
+    budget = RequestBudget(3, 10, margin=0.5, clock=clock, sleep=clock.sleep)
+    starts, answers = [], []
+    for _ in range(7):
+        with budget.slot():
+            starts.append(clock.now - 1000)
+            clock.now += 1  # each request takes a second to be answered
+            answers.append(clock.now - 1000)
+    assert starts == [0, 1, 2, 11.5, 12.5, 13.5, 23]
+    # the server counts each request somewhere between its start and its answer: whatever it
+    # picks, no window of 10 s holds more than 3
+    for late in (False, True):
+        seen = answers if late else starts
+        for t in seen:
+            assert sum(1 for s in seen if t <= s < t + 10) <= 3
+    assert budget.eta(7) == 21 and budget.eta(3) == 0 and budget.eta(0) == 0
+
+
+def test_budget_holds_slots_of_requests_still_out() -> None:
+    clock = FakeClock()
+    budget = RequestBudget(2, 10, margin=0, clock=clock, sleep=clock.sleep)
+    budget.acquire()
+    budget.acquire()
+    assert budget.sent_in_window() == 2
+    clock.now += 100  # still out after 100 s: still counted
+    assert budget.sent_in_window() == 2
+    budget.release()
+    assert budget.sent_in_window() == 2
+    clock.now += 10
+    assert budget.sent_in_window() == 1
+
+
+def test_budget_margin_defaults_to_two_percent_of_the_window() -> None:
+    budget = parse_budget("1200/300")
+    assert budget is not None and budget.margin == 6.0
+    assert RequestBudget(20, 2).margin == 0.1
 
 
 def test_client_holds_to_the_budget_over_http(emulator: D1Emulator) -> None:
     clock = FakeClock()
-    budget = RequestBudget(4, 60, clock=clock, sleep=clock.sleep)
+    budget = RequestBudget(4, 60, margin=0, clock=clock, sleep=clock.sleep)
     db = emulator.create_database("app")
     client = emulator.client(budget=budget)
     sent_at = []

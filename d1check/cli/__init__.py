@@ -23,7 +23,7 @@ from d1check.discovery import discover
 from d1check.errors import ConfigError, D1CheckError
 from d1check.fleet import drift_report_for
 from d1check.project import read_sums, write_sums
-from d1check.remote import check_token_env, parse_budget
+from d1check.remote import DEFAULT_BUDGET, check_token_env, parse_budget
 from d1check.schema import format_diff
 from d1check.status import (
     ProjectStatus,
@@ -78,6 +78,17 @@ def family_option(func: F) -> F:
 def yes_option(what: str) -> Callable[[F], F]:
     """`--yes`: confirm without a prompt."""
     return click.option("--yes", is_flag=True, help=f"Confirm {what} without a prompt (CI).")
+
+
+def budget_option(func: F) -> F:
+    """`--api-budget N/S`: one request budget for every API call of the command."""
+    option = click.option(
+        "--api-budget",
+        default=DEFAULT_BUDGET,
+        show_default=True,
+        help="Send at most N API requests in any S seconds (N/S), or none.",
+    )
+    return option(func)
 
 
 def _config(root: Path) -> Config:
@@ -169,7 +180,8 @@ def _show_status(status: ProjectStatus) -> None:
     help="Also group TARGET's databases (e.g. production) by applied version and schema, "
     "with a structural diff for each group that differs from the expected schema.",
 )
-def status(root: Path, family: str | None, fleet_target: str | None) -> None:
+@budget_option
+def status(root: Path, family: str | None, fleet_target: str | None, api_budget: str) -> None:
     """Every local and remote database: applied version, pending, drift, last applied.
 
     Lists what `staging`, `production` and the other target names resolve to. Remote rows say
@@ -177,9 +189,11 @@ def status(root: Path, family: str | None, fleet_target: str | None) -> None:
     """
     config = _config(root)
     check_token_env()
-    _show_status(project_status(config, family=family))
+    budget = parse_budget(api_budget)
+    clients = default_client_factory(config, budget)
+    _show_status(project_status(config, family=family, clients=clients))
     if fleet_target:
-        report = drift_report_for(config, fleet_target)
+        report = drift_report_for(config, fleet_target, api_budget=api_budget, budget=budget)
         click.echo(f"\nfleet {fleet_target}: {sum(g.count for g in report.groups)} database(s)")
         click.echo("count  applied  schema  state: databases")
         for line in report.lines():
@@ -288,13 +302,16 @@ def apply(
 @click.option("--data", is_flag=True, help="Also export the data and load it into local.")
 @yes_option("replacing the local database")
 @family_option
-def pull(root: Path, target: str, data: bool, yes: bool, family: str | None) -> None:
+@budget_option
+def pull(
+    root: Path, target: str, data: bool, yes: bool, family: str | None, api_budget: str
+) -> None:
     """Write the schema of remote TARGET to schema/<TARGET>.sql (CREATE statements and the
     tracking rows, read from sqlite_schema through the API)."""
     config = _config(root)
     check_token_env()
     remote = remote_target(config, target, family)
-    client = default_client_factory(config)(remote)
+    client = default_client_factory(config, parse_budget(api_budget))(remote)
     stem = file_stem(target)
     try:
         path = pull_schema(client, remote, config.root / "schema" / f"{stem}.sql")
@@ -383,13 +400,16 @@ def hash_(ctx: click.Context, root: Path, family: str | None) -> None:
 @click.argument("a")
 @click.argument("b")
 @family_option
-def diff(root: Path, a: str, b: str, family: str | None) -> None:
+@budget_option
+def diff(root: Path, a: str, b: str, family: str | None, api_budget: str) -> None:
     """Structural diff from A to B; each is a version (0003), a sqlite file, an export .sql
     file, `local`, or a remote target. Exit 1 when they differ, 0 when equal."""
     config = _config(root)
     fam = _family(config, family)
-    first = load_source(config, a, family=fam)
-    second = load_source(config, b, family=fam)
+    check_token_env()
+    clients = default_client_factory(config, parse_budget(api_budget))
+    first = load_source(config, a, family=fam, clients=clients)
+    second = load_source(config, b, family=fam, clients=clients)
     diffs = diff_sources(first, second)
     click.echo(f"--- {first.label}\n+++ {second.label}")
     if not diffs:
