@@ -19,34 +19,19 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import httpx
 
+from d1check import plan as plan_module
 from d1check.config import Config
 from d1check.discovery import Migration, MigrationSet, discover
 from d1check.errors import ConfigError, D1CheckError, LockHeld, RemoteError
-from d1check.gate import (
-    Expected,
-    Outcome,
-    Plan,
-    RunContext,
-    Write,
-    confirm,
-    migration_request,
-    owner,
-    plan_from_state,
-    staged_names,
-    staging_refusal,
-    summary_lines,
-    write_reports,
-)
 from d1check.journal import (
     FAILED,
     IN_FLIGHT,
     MIGRATED,
     REFUSED,
-    RUNS_DIR,
     SENDING,
     SKIPPED,
     UP_TO_DATE,
@@ -55,6 +40,23 @@ from d1check.journal import (
     new_run_id,
 )
 from d1check.live import SCHEMA_SQL, LiveState, schema_from_rows
+from d1check.plan import (
+    DeployOptions,
+    Expected,
+    Outcome,
+    Plan,
+    RunContext,
+    Write,
+    confirm,
+    git_commit,
+    migration_request,
+    owner,
+    plan_from_state,
+    staged_names,
+    staging_refusal,
+    summary_lines,
+    write_reports,
+)
 from d1check.remote import (
     AmbiguousWrite,
     D1Client,
@@ -78,41 +80,11 @@ from d1check.tracking import (
     version_label,
 )
 
-if TYPE_CHECKING:
-    from d1check.session import GateOptions
-
+FleetOptions = plan_module.FleetOptions  # where `d1check.session` and callers find it
 MAX_REQUEST_BYTES = 900_000
 SEND_ATTEMPTS = 5
 REQUESTS_PER_CLIENT = 4
 FRESH_READ_REQUESTS = 1  # no tracking tables yet: the read batch fails, the schema is read alone
-
-
-@dataclass(frozen=True)
-class FleetOptions:
-    """How a fleet rollout runs (the pytest options `--concurrency`, `--canary`, ...)."""
-
-    concurrency: int = 8
-    canary: int = 1
-    max_failures: int = 3
-    resume: str | None = None
-    lock_wait: float = 0.0
-    runs_dir: Path | None = None
-    progress: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise ConfigError(f"--concurrency {self.concurrency}: must be at least 1 (default 8)")
-        if self.canary < 0 or self.max_failures < 1:
-            raise ConfigError(
-                f"--canary {self.canary} / --max-failures {self.max_failures}: the canary count "
-                "must be 0 or more and the failure limit 1 or more (defaults 1 and 3)"
-            )
-        if self.progress not in ("auto", "rich", "plain", "none"):
-            raise ConfigError(f"progress {self.progress!r}: use auto, rich, plain or none")
-
-    def journal_dir(self, root: Path) -> Path:
-        """Where run journals live: `runs_dir`, else `<root>/.d1check/runs`."""
-        return self.runs_dir if self.runs_dir is not None else root / RUNS_DIR
 
 
 @dataclass(frozen=True)
@@ -393,6 +365,7 @@ class Rollout:
     journal: Journal
     options: FleetOptions
     staged: Mapping[str, set[str]] = field(default_factory=dict)
+    backup_dir: Path | None = None
 
 
 class _Failed(Exception):
@@ -453,12 +426,21 @@ def _migrate(job: Job, run: Rollout, outcome: Outcome) -> None:
         return
     outcome.bookmark = job.bookmark or client.bookmark(job.db_id)
     try:
+        if run.backup_dir is not None:
+            _backup(client, job, run.backup_dir)
         live = _apply(client, job, plan, run, outcome)
     except BaseException:
         _release(client, job.db_id, run.ctx.run_id)
         raise
     _verify(job, plan, live)
     outcome.status = "applied"
+
+
+def _backup(client: D1Client, job: Job, backup_dir: Path) -> None:
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = backup_dir / f"{job.target.name.replace(':', '_')}-{stamp}.sql"
+    path.write_text(client.export(job.db_id, no_data=False), encoding="utf-8")
 
 
 def _locked_snapshot(client: D1Client, job: Job, run: Rollout, style: TrackingStyle) -> Snapshot:
@@ -769,7 +751,7 @@ def run_fleet(
     config: Config,
     target: str,
     targets: Sequence[Target],
-    options: GateOptions,
+    options: DeployOptions,
     fleet: FleetOptions,
     write: Write,
 ) -> bool:
@@ -866,12 +848,10 @@ def _run_journaled(
     target: str,
     jobs: list[Job],
     client_for: Callable[[Target], D1Client],
-    options: GateOptions,
+    options: DeployOptions,
     fleet: FleetOptions,
     write: Write,
 ) -> list[Outcome]:
-    from d1check.session import git_commit
-
     run_id = fleet.resume or new_run_id()
     names = [j.target.name for j in jobs]
     runs_dir = fleet.journal_dir(config.root)
@@ -885,7 +865,7 @@ def _run_journaled(
         production = any(j.target.environment == "production" for j in todo)
         staged = staged_names(config, client_for) if production else {}
         ctx = RunContext(run_id, owner(), git_commit(config.root))
-        run = Rollout(client_for, ctx, journal, fleet, staged)
+        run = Rollout(client_for, ctx, journal, fleet, staged, options.backup_dir)
         outcomes = done + rollout(todo, run, make_progress(fleet.progress, write))
     order = {name: i for i, name in enumerate(names)}
     return sorted(outcomes, key=lambda o: order.get(o.target, len(order)))
@@ -908,17 +888,30 @@ def _dry_run(
             f"d1check: dry run: {p.target.name} ({p.target.database_name}) at "
             f"{version_label(p.applied)}: {line}"
         )
+        if len(plans) == 1:
+            _show_sql(p, write)
     return not any(p.refusal for p in plans)
 
 
-def report_fleet(outcomes: Sequence[Outcome], options: GateOptions, write: Write) -> None:
+def _show_sql(plan: Plan, write: Write) -> None:
+    for migration in plan.pending:
+        write(f"  would apply {migration.name}:")
+        for statement in migration.file.statements:
+            write("    " + statement.sql.replace("\n", "\n    "))
+
+
+def report_fleet(outcomes: Sequence[Outcome], options: DeployOptions, write: Write) -> None:
     """Summary table, failures, restore plan, tally; JSON report and step summary if asked."""
     for line in summary_lines(outcomes):
         write(line)
     for o in outcomes:
+        if o.status == "applied":
+            write(f"d1check: {o.target}: applied {', '.join(o.applied) or o.to_version}")
         if o.status in ("failed", "refused") or (o.status == "skipped" and o.error):
             where = f" at {o.failed_at}" if o.failed_at else ""
             write(f"d1check: {o.target} {o.status}{where}: {o.error}")
+        if o.status == "failed" and o.bookmark and len(outcomes) == 1:
+            write(f"  restore with: d1check restore {o.target} --bookmark {o.bookmark}")
     for line in restore_plan(outcomes):
         write(line)
     write(f"d1check: fleet: {tally(outcomes)}")

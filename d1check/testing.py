@@ -62,7 +62,8 @@ MAX_BODY_BYTES = 1_000_000
 
 @dataclass(frozen=True)
 class Fault:
-    """One injected fault. `match`: a substring of `METHOD /path` the request must contain.
+    """One injected fault. `match`: a substring of `METHOD /path` the request must contain;
+    `body`: a substring its body must contain (as sent, JSON-encoded).
 
     rate_limit: 429 with Retry-After; error: 500 before anything runs; drop: the connection is
     closed without an answer; timeout: no answer for `seconds`, then dropped;
@@ -77,6 +78,7 @@ class Fault:
     match: str = ""
     retry_after: float = 1.0
     seconds: float = 5.0
+    body: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -117,11 +119,11 @@ class Faults:
             self.latency = 0.0
             self.probability = 0.0
 
-    def take(self, request_line: str) -> Fault | None:
-        """The fault for this request (`METHOD /path`), if any."""
+    def take(self, request_line: str, body: bytes = b"") -> Fault | None:
+        """The fault for this request (`METHOD /path`, its body), if any."""
         with self._lock:
             for fault in self.queue:
-                if fault.match in request_line:
+                if fault.match in request_line and fault.body.encode("utf-8") in body:
                     self.queue.remove(fault)
                     return fault
             if self.probability and self._rng.random() < self.probability:
@@ -987,7 +989,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._too_large(length)
             return
         body_bytes = self.rfile.read(length)
-        fault = emulator.faults.take(f"{method} {url.path}")
+        fault = emulator.faults.take(f"{method} {url.path}", body_bytes)
         if fault is not None and not fault.after_commit:
             self._fault(fault)
             return

@@ -276,28 +276,14 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
 # --- interrupted runs ------------------------------------------------------------------------
 
 
-class AfterApplied(Faults):
-    """Faults for one database's `/query` requests once `count` migrations are recorded."""
-
-    def __init__(self, fleet: Fleet, db_id: str, count: int, kind: str, times: int) -> None:
-        super().__init__()
-        self.fleet, self.db_id, self.count, self.kind, self.left = fleet, db_id, count, kind, times
-        self.fired = 0
-
-    def take(self, request_line: str) -> Fault | None:
-        hit = request_line.startswith("POST") and request_line.endswith(f"{self.db_id}/query")
-        if not hit or self.left == 0 or len(self.fleet.applied(self.db_id)) != self.count:
-            return None
-        self.left -= 1
-        self.fired += 1
-        return Fault(self.kind)
+# The apply request of a database carries the audit rows; the reads do not.
+APPLY_REQUEST = "migration_version, migration_name, checksum, applied_by"
 
 
 def test_dropped_answer_after_commit_is_detected(pytester: pytest.Pytester, fleet: Fleet) -> None:
-    faults = AfterApplied(fleet, fleet.staging, 2, COMMIT_THEN_DROP, times=1)
-    fleet.emu.faults = faults
+    fleet.emu.faults.push(Fault(COMMIT_THEN_DROP, fleet.staging, body=APPLY_REQUEST))
     result = run(pytester, "--apply=staging", "--yes")
-    assert faults.fired == 1
+    assert not fleet.emu.faults.queue
     assert result.ret == 0, output(result)
     assert fleet.applied(fleet.staging) == FILES
     assert [r["migration_name"] for r in fleet.audit(fleet.staging)] == NAMES
@@ -319,13 +305,13 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_hard_failure_stops_at_a_recorded_version_and_a_rerun_finishes(
     pytester: pytest.Pytester, fleet: Fleet
 ) -> None:
-    attempts = RetryPolicy().attempts
-    faults = AfterApplied(fleet, fleet.staging, 2, ERROR, times=1 + attempts)
-    fleet.emu.faults = faults
+    # every request that carries the third migration fails before it runs
+    third = "ADD COLUMN last_reviewed_at"
+    fleet.emu.faults.push(*[Fault(ERROR, fleet.staging, body=third) for _ in range(30)])
     failed = run(pytester, "--apply=staging", "--yes")
     assert failed.ret == 1
     text = output(failed)
-    assert "pulse-staging failed:" in text
+    assert f"pulse-staging failed at {NAMES[2]}:" in text
     assert "restore with: d1check restore pulse-staging --bookmark " in text
     assert fleet.applied(fleet.staging) == FILES[:2]
     assert [r["migration_name"] for r in fleet.audit(fleet.staging)] == NAMES[:2]
@@ -343,10 +329,9 @@ def test_hard_failure_stops_at_a_recorded_version_and_a_rerun_finishes(
 
 
 def test_a_500_before_commit_is_resent_once(pytester: pytest.Pytester, fleet: Fleet) -> None:
-    faults = AfterApplied(fleet, fleet.staging, 2, ERROR, times=1)
-    fleet.emu.faults = faults
+    fleet.emu.faults.push(Fault(ERROR, fleet.staging, body=APPLY_REQUEST))
     result = run(pytester, "--apply=staging", "--yes")
-    assert faults.fired == 1
+    assert not fleet.emu.faults.queue
     assert result.ret == 0, output(result)
     assert [r["migration_name"] for r in fleet.audit(fleet.staging)] == NAMES
 
