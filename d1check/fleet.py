@@ -66,6 +66,7 @@ from d1check.remote import (
     parse_budget,
 )
 from d1check.schema import Schema, diff_schemas
+from d1check.statements import split_statements
 from d1check.targets import Target, resolve_targets
 from d1check.tracking import (
     AUDIT_DDL,
@@ -256,18 +257,37 @@ def _schema(rows: list[dict[str, object]], table: str) -> Schema:
     return schema
 
 
+def answered(
+    results: list[QueryResult], count: int, what: str, *, write: bool = False
+) -> list[QueryResult]:
+    """`results` when D1 answered (at least) `count` statements; otherwise a RemoteError naming
+    the request, what was expected and what came — an AmbiguousWrite for a write, whose
+    statements may have run."""
+    if len(results) >= count:
+        return results
+    message = (
+        f"D1 answered {what} with {len(results)} result(s) where {count} were expected "
+        "(an answer cut short)"
+    )
+    if write:
+        raise AmbiguousWrite(message + "; the write may or may not have been applied")
+    raise RemoteError(message + "; run again")
+
+
 def read_snapshot(client: D1Client, db_id: str, style: TrackingStyle) -> Snapshot:
     """Read-only: tracking, audit checksums and schema, in one request when the tables exist."""
+    what = f"the read of database {db_id}"
     try:
-        return Snapshot(_live(client.batch(db_id, _read_statements(style), write=False), style))
+        results = client.batch(db_id, _read_statements(style), write=False)
+        return Snapshot(_live(answered(results, 3, what), style))
     except RemoteError as error:
         if "no such table" not in str(error):
             raise
-    rows = client.query(db_id, SCHEMA_SQL, write=False)[0].results
+    rows = answered(client.query(db_id, SCHEMA_SQL, write=False), 1, what)[0].results
     tables = {str(r["name"]) for r in rows if r["type"] == "table"}
     reads = _read_statements(style)
     wanted = [reads[i] for i, name in enumerate((style.table, AUDIT_TABLE)) if name in tables]
-    found = client.batch(db_id, wanted, write=False) if wanted else []
+    found = answered(client.batch(db_id, wanted, write=False), len(wanted), what) if wanted else []
     empty = QueryResult([], True)
     results = [found.pop(0) if name in tables else empty for name in (style.table, AUDIT_TABLE)]
     return Snapshot(_live([*results, QueryResult(rows, True)], style))
@@ -290,7 +310,12 @@ def lock_and_read(
     ]
     for attempt in range(1, SEND_ATTEMPTS + 1):
         try:
-            results = client.batch(db_id, statements, write=True)
+            results = answered(
+                client.batch(db_id, statements, write=True),
+                len(statements),
+                f"the lock request to database {db_id}",
+                write=True,
+            )
             break
         except AmbiguousWrite:
             if attempt == SEND_ATTEMPTS:
@@ -510,9 +535,11 @@ def _send_once(
     style: TrackingStyle,
 ) -> LiveState:
     names = [_tracking(m, style) for m in chunk]
+    count = len(split_statements(sql))
     for _ in range(SEND_ATTEMPTS):
         try:
-            results = client.query(job.db_id, sql, write=True)
+            what = f"the apply request of {', '.join(m.name for m in chunk)} to {job.target.name}"
+            results = answered(client.query(job.db_id, sql, write=True), count, what, write=True)
             return _live([results[-2], QueryResult([], True), results[-1]], style)
         except AmbiguousWrite:
             live = read_snapshot(client, job.db_id, style).live

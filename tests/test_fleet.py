@@ -41,12 +41,14 @@ from d1check.testing import (
     COMMIT_THEN_ERROR,
     DROP,
     ERROR,
+    GARBLED,
     RATE_LIMIT,
+    SHORT_ANSWER,
     TIMEOUT,
     D1Emulator,
     Fault,
 )
-from d1check.tracking import WRANGLER_TRACKING_DDL
+from d1check.tracking import AUDIT_DDL, WRANGLER_TRACKING_DDL
 
 MIGRATIONS = {
     "0001_users.sql": "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);\n",
@@ -600,3 +602,39 @@ def test_a_budget_equal_to_the_limit_has_no_request_refused_five_runs_in_a_row(
             outcomes = rollout(jobs, make_run(client, tmp_path, f"run-{attempt}", concurrency=8))
         assert [o.status for o in outcomes] == ["applied"] * 8, outcomes
         assert limit.refused == 0 and limit.admitted >= 40
+
+
+# --- answers cut short or garbled ------------------------------------------------------------
+
+APPLY_REQUEST = "migration_version, migration_name, checksum, applied_by"
+
+
+@pytest.mark.parametrize("kind", [*GARBLED, SHORT_ANSWER, COMMIT_THEN_DROP])
+def test_an_unreadable_answer_to_the_apply_is_read_back_not_resent(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path, kind: str
+) -> None:
+    jobs = make_jobs(emulator, migrations_dir, 1)
+    emulator.faults.push(Fault(kind, jobs[0].db_id, body=APPLY_REQUEST))
+    with fast_client(emulator) as client:
+        outcomes = rollout(jobs, make_run(client, tmp_path))
+    assert not emulator.faults.queue
+    assert [o.status for o in outcomes] == ["applied"], outcomes[0].error
+    assert at_target(emulator, jobs[0].db_id)
+    assert audit_versions(emulator, jobs[0].db_id) == VERSIONS  # sent once
+    assert emulator.sql(jobs[0].db_id, "SELECT * FROM _d1check_lock") == []
+
+
+def test_a_short_answer_to_a_read_is_a_clear_error(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path
+) -> None:
+    jobs = make_jobs(emulator, migrations_dir, 1)
+    seed(emulator, jobs[0].db_id, 1)
+    emulator.sql(jobs[0].db_id, AUDIT_DDL)
+    emulator.faults.push(*[Fault(SHORT_ANSWER, f"{jobs[0].db_id}/query") for _ in range(20)])
+    with fast_client(emulator) as client:
+        outcomes = rollout(jobs, make_run(client, tmp_path))
+    assert outcomes[0].status == "failed"
+    assert f"the read of database {jobs[0].db_id} with 2 result(s) where 3 were" in (
+        outcomes[0].error
+    )
+    assert "IndexError" not in outcomes[0].error
