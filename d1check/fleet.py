@@ -39,6 +39,7 @@ from d1check.journal import (
     RunRecord,
     new_run_id,
 )
+from d1check.lease import HOLDER_SQL, Leases, lock_held, release_sql
 from d1check.live import SCHEMA_SQL, LiveState, schema_from_rows
 from d1check.plan import (
     DeployOptions,
@@ -73,10 +74,8 @@ from d1check.tracking import (
     AUDIT_TABLE,
     LOCK_DDL,
     LOCK_SECONDS,
-    LOCK_TABLE,
     LOCK_TAKE,
     TrackingStyle,
-    quote,
     tracking_name,
     version_label,
 )
@@ -305,7 +304,7 @@ def lock_and_read(
         (LOCK_TAKE, params),
         (style.create_sql(), None),
         (AUDIT_DDL, None),
-        (f'SELECT owner, run_id, expires_at FROM "{LOCK_TABLE}"', None),
+        (HOLDER_SQL, None),
         *_read_statements(style),
     ]
     for attempt in range(1, SEND_ATTEMPTS + 1):
@@ -322,19 +321,6 @@ def lock_and_read(
                 raise
     holder = results[4].results[0] if results[4].results else {}
     return Snapshot(_live(results[5:], style), holder)
-
-
-def _lock_held(db: str, holder: Mapping[str, object]) -> LockHeld:
-    until = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(str(holder.get("expires_at", 0)))))
-    return LockHeld(
-        f"{db} is locked by {holder.get('owner')} (run {holder.get('run_id')}) until {until} "
-        "UTC; fix: wait for that run to finish (a lock left by a killed run expires by itself)"
-    )
-
-
-def release_sql(run_id: str) -> str:
-    """The statement that gives our lock back."""
-    return f'DELETE FROM "{LOCK_TABLE}" WHERE run_id = {quote(run_id)};'
 
 
 # --- one client ----------------------------------------------------------------------------
@@ -391,6 +377,12 @@ class Rollout:
     options: FleetOptions
     staged: Mapping[str, set[str]] = field(default_factory=dict)
     backup_dir: Path | None = None
+    leases: Leases | None = None
+
+    def lease(self) -> Leases:
+        """The run's leases (`rollout` always sets them)."""
+        assert self.leases is not None, "rollout() sets the leases"
+        return self.leases
 
 
 class _Failed(Exception):
@@ -439,7 +431,7 @@ def _migrate(job: Job, run: Rollout, outcome: Outcome) -> None:
     plan = _plan(job, run, snapshot.live)
     outcome.from_version = outcome.to_version = version_label(plan.applied)
     if plan.refusal or not plan.pending:
-        _release(client, job.db_id, run.ctx.run_id)
+        _release(client, job, run)
         outcome.status, outcome.error = (
             ("refused", plan.refusal)
             if plan.refusal
@@ -455,8 +447,9 @@ def _migrate(job: Job, run: Rollout, outcome: Outcome) -> None:
             _backup(client, job, run.backup_dir)
         live = _apply(client, job, plan, run, outcome)
     except BaseException:
-        _release(client, job.db_id, run.ctx.run_id)
+        _release(client, job, run)
         raise
+    run.lease().drop(job.db_id)  # the last apply request gave the lock back
     _verify(job, plan, live)
     outcome.status = "applied"
 
@@ -471,17 +464,21 @@ def _backup(client: D1Client, job: Job, backup_dir: Path) -> None:
 def _locked_snapshot(client: D1Client, job: Job, run: Rollout, style: TrackingStyle) -> Snapshot:
     deadline = time.monotonic() + run.options.lock_wait
     while True:
+        run.lease().hold(job.target, job.db_id)  # an ambiguous answer may have taken it
         snapshot = lock_and_read(client, job.db_id, style, run.ctx)
         if snapshot.holder.get("run_id") == run.ctx.run_id:
             return snapshot
+        run.lease().drop(job.db_id)
         if time.monotonic() >= deadline:
-            raise _lock_held(job.target.name, snapshot.holder)
+            raise lock_held(job.target.name, snapshot.holder)
         time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
 
 
-def _release(client: D1Client, db_id: str, run_id: str) -> None:
+def _release(client: D1Client, job: Job, run: Rollout) -> None:
+    """Give the lock back now; when that fails, the run's end tries again."""
     with suppress(RemoteError):
-        client.query(db_id, release_sql(run_id), write=True)
+        client.query(job.db_id, release_sql(run.ctx.run_id), write=True)
+        run.lease().drop(job.db_id)
 
 
 def _apply(client: D1Client, job: Job, plan: Plan, run: Rollout, outcome: Outcome) -> LiveState:
@@ -600,6 +597,9 @@ def state_of(outcome: Outcome) -> str:
 
 def rollout(jobs: Sequence[Job], run: Rollout, progress: Progress | None = None) -> list[Outcome]:
     """Migrate every job: the canaries first, then the rest `concurrency` at a time."""
+    if run.leases is None:
+        run = replace(run, leases=Leases(run.ctx.run_id, run.client_for))
+    leases = run.lease()
     shared = _Shared(run.options.max_failures)
     bar = progress or NoProgress()
     outcomes: dict[str, Outcome] = {}
@@ -616,6 +616,7 @@ def rollout(jobs: Sequence[Job], run: Rollout, progress: Progress | None = None)
                 ):
                     shared.stop("not started: the canary failed")
     finally:
+        leases.release_all()
         bar.stop()
     return [outcomes[j.target.name] for j in jobs]
 

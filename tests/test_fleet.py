@@ -326,7 +326,7 @@ def test_two_rollouts_at_once_one_proceeds_per_client(
         assert statuses[1] in ("skipped", "up-to-date")
         assert audit_versions(emulator, job.db_id) == ["0002", "0003"]
     held = [o for r in results.values() for o in r if o.status == "skipped"]
-    assert all("is locked by tester (run run-" in o.error for o in held)
+    assert all("is locked by run run-" in o.error and "(tester, since " in o.error for o in held)
 
 
 def test_a_lock_left_by_a_killed_run_is_taken_over_only_after_it_expires(
@@ -345,7 +345,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over_only_after_it_expires(
     with fast_client(emulator) as client:
         first = rollout(jobs, make_run(client, tmp_path, canary=0))
         assert [o.status for o in first] == ["skipped", "applied"]
-        assert "locked by ci-bot (run killed-run)" in first[0].error
+        assert "locked by run killed-run (ci-bot, since " in first[0].error
         assert audit_versions(emulator, jobs[0].db_id) == []
         emulator.sql(jobs[0].db_id, "UPDATE _d1check_lock SET expires_at = ?", [now - 1])
         second = rollout(jobs, make_run(client, tmp_path, "run-2", canary=0))
@@ -638,3 +638,58 @@ def test_a_short_answer_to_a_read_is_a_clear_error(
         outcomes[0].error
     )
     assert "IndexError" not in outcomes[0].error
+
+
+# --- the lock is a lease ---------------------------------------------------------------------
+
+
+def test_the_lock_is_a_lease_of_about_a_minute(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path
+) -> None:
+    from d1check.fleet import lock_and_read
+    from d1check.tracking import TrackingStyle
+
+    jobs = make_jobs(emulator, migrations_dir, 1)
+    with fast_client(emulator) as client:
+        before = time.time()
+        snapshot = lock_and_read(
+            client, jobs[0].db_id, TrackingStyle("d1_migrations"), RunContext("r1", "me", None)
+        )
+    until = float(str(snapshot.holder["expires_at"]))
+    assert before + 55 <= until <= time.time() + 65
+
+
+def test_a_live_run_renews_its_lease_and_gives_it_back(
+    emulator: D1Emulator, migrations_dir: Path
+) -> None:
+    from d1check.fleet import lock_and_read
+    from d1check.lease import Leases
+    from d1check.tracking import TrackingStyle
+
+    job = make_jobs(emulator, migrations_dir, 1)[0]
+    with fast_client(emulator) as client:
+        lock_and_read(
+            client, job.db_id, TrackingStyle("d1_migrations"), RunContext("r1", "me", None)
+        )
+        first = emulator.sql(job.db_id, "SELECT heartbeat_at, expires_at FROM _d1check_lock")[0]
+        leases = Leases("r1", lambda _t: client, every=0.05)
+        leases.hold(job.target, job.db_id)
+        time.sleep(0.3)
+        renewed = emulator.sql(job.db_id, "SELECT heartbeat_at, expires_at FROM _d1check_lock")[0]
+        assert float(str(renewed["expires_at"])) > float(str(first["expires_at"]))
+        assert leases.release_all() == []
+    assert emulator.sql(job.db_id, "SELECT * FROM _d1check_lock") == []
+
+
+def test_a_run_never_leaves_its_lock_behind_when_giving_it_back_fails_once(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path
+) -> None:
+    jobs = make_jobs(emulator, migrations_dir, 1, seeded=2)
+    emulator.sql(jobs[0].db_id, "UPDATE users SET email = 'same@example.com'")  # 0003 will fail
+    alone = "WHERE run_id = 'run-1';\""  # the give-back sent on its own, not in a migration
+    emulator.faults.push(Fault(ERROR, jobs[0].db_id, body=alone))
+    with fast_client(emulator) as client:
+        outcomes = rollout(jobs, make_run(client, tmp_path))
+    assert outcomes[0].status == "failed" and "UNIQUE" in outcomes[0].error
+    assert not emulator.faults.queue  # the first give-back failed ...
+    assert emulator.sql(jobs[0].db_id, "SELECT * FROM _d1check_lock") == []  # ... not the last

@@ -354,7 +354,8 @@ def test_a_held_lock_refuses_naming_its_holder(pytester: pytest.Pytester, fleet:
     _hold_lock(fleet, "deploy-bot@ci-4711", expires_in=600)
     result = run(pytester, "--apply=staging", "--yes")
     assert result.ret == 1
-    assert "is locked by deploy-bot@ci-4711 (run run-elsewhere)" in output(result)
+    assert "is locked by run run-elsewhere (deploy-bot@ci-4711, since " in output(result)
+    assert "d1check unlock pulse-staging" in output(result)
     assert fleet.applied(fleet.staging) == []
     holder = fleet.emu.sql(fleet.staging, f'SELECT owner FROM "{LOCK_TABLE}"')
     assert holder == [{"owner": "deploy-bot@ci-4711"}]
