@@ -79,6 +79,7 @@ from d1check.tracking import (
     tracking_name,
     version_label,
 )
+from d1check.writes import send_batch, send_sql
 
 FleetOptions = plan_module.FleetOptions  # where `d1check.session` and callers find it
 MAX_REQUEST_BYTES = 900_000
@@ -310,7 +311,7 @@ def lock_and_read(
     for attempt in range(1, SEND_ATTEMPTS + 1):
         try:
             results = answered(
-                client.batch(db_id, statements, write=True),
+                send_batch(client, db_id, statements),
                 len(statements),
                 f"the lock request to database {db_id}",
                 write=True,
@@ -477,7 +478,7 @@ def _locked_snapshot(client: D1Client, job: Job, run: Rollout, style: TrackingSt
 def _release(client: D1Client, job: Job, run: Rollout) -> None:
     """Give the lock back now; when that fails, the run's end tries again."""
     with suppress(RemoteError):
-        client.query(job.db_id, release_sql(run.ctx.run_id), write=True)
+        send_sql(client, job.db_id, release_sql(run.ctx.run_id))
         run.lease().drop(job.db_id)
 
 
@@ -536,7 +537,7 @@ def _send_once(
     for _ in range(SEND_ATTEMPTS):
         try:
             what = f"the apply request of {', '.join(m.name for m in chunk)} to {job.target.name}"
-            results = answered(client.query(job.db_id, sql, write=True), count, what, write=True)
+            results = answered(send_sql(client, job.db_id, sql), count, what, write=True)
             return _live([results[-2], QueryResult([], True), results[-1]], style)
         except AmbiguousWrite:
             live = read_snapshot(client, job.db_id, style).live

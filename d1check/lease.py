@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from d1check.errors import D1CheckError, LockHeld
+from d1check.errors import D1CheckError, LockHeld, RemoteError
 from d1check.remote import D1Client
 from d1check.targets import Target
 from d1check.tracking import LOCK_SECONDS, LOCK_TABLE, quote
+from d1check.writes import send_sql
 
 RENEW_EVERY = LOCK_SECONDS / 4
 HOLDER_SQL = f'SELECT owner, run_id, acquired_at, heartbeat_at, expires_at FROM "{LOCK_TABLE}"'
@@ -134,7 +135,7 @@ class Leases:
         failed = []
         for db_id, target in self.held().items():
             try:
-                self._client_for(target).query(db_id, release_sql(self.run_id), write=True)
+                send_sql(self._client_for(target), db_id, release_sql(self.run_id))
                 self.drop(db_id)
             except D1CheckError as error:
                 _log.warning("could not release the lock of %s: %s", target.name, error)
@@ -145,10 +146,28 @@ class Leases:
         """Extend every lease held now (what the background thread does)."""
         for db_id, target in self.held().items():
             try:
-                self._client_for(target).query(db_id, renew_sql(self.run_id), write=True)
+                send_sql(self._client_for(target), db_id, renew_sql(self.run_id))
             except D1CheckError as error:
                 _log.warning("could not renew the lock of %s: %s", target.name, error)
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self._every):
             self.renew()
+
+
+def read_holder(client: D1Client, db_id: str) -> Holder | None:
+    """Who holds the deploy lock of a database now (None: no lock row, or no lock table)."""
+    try:
+        results = client.query(db_id, HOLDER_SQL, write=False)
+    except RemoteError as error:
+        if "no such table" in str(error):
+            return None
+        raise
+    rows = results[0].results if results else []
+    return Holder.from_row(rows[0]) if rows else None
+
+
+def clear_lock(client: D1Client, db_id: str, run_id: str) -> bool:
+    """Remove the lock of run `run_id` (only that run's); True when there was one to remove."""
+    results = send_sql(client, db_id, release_sql(run_id).rstrip(";") + " RETURNING run_id")
+    return bool(results and results[0].results)

@@ -35,6 +35,7 @@ __all__ = [
     "load_source",
     "project_status",
     "remote_target",
+    "remote_targets",
 ]
 
 ClientFactory = Callable[[Target], D1Client]
@@ -113,6 +114,12 @@ def _remote_names(config: Config) -> list[str]:
     if config.wrangler is not None:
         names += [n for n in config.wrangler.environments if n not in names]
     return names
+
+
+def remote_targets(config: Config, family: str | None = None) -> list[Target]:
+    """Every remote database of the project's target names (of `family`, when given), once."""
+    wanted = {family} if family else set(config.families)
+    return _remote_targets(config, wanted)[1]
 
 
 def _remote_targets(config: Config, wanted: set[str]) -> tuple[list[ResolvedName], list[Target]]:

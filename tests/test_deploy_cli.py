@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from d1check.cli import cli
 from d1check.testing import D1Emulator, RateLimit
+from d1check.tracking import LOCK_DDL, LOCK_TABLE
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "tok-cli-D1CHECK-never-print-51c7e0"
@@ -135,3 +137,46 @@ def test_status_without_a_budget_trips_the_limit(fleet_project: Path, emulator: 
     limit = emulator.rate_limit = RateLimit(10, 0.5)
     run("status", fleet_project, "--fleet", "production", "--api-budget", "none")
     assert limit.refused > 0
+
+
+# --- the deploy lock ------------------------------------------------------------------------
+
+
+def _lock(emulator: D1Emulator, db_id: str, run_id: str, owner: str, expires_in: float) -> None:
+    now = time.time()
+    emulator.sql(db_id, LOCK_DDL)
+    emulator.sql(
+        db_id,
+        f'INSERT INTO "{LOCK_TABLE}" (id, owner, run_id, acquired_at, heartbeat_at, expires_at) '
+        "VALUES (1, ?, ?, ?, ?, ?)",
+        [owner, run_id, now - 30, now - 30, now + expires_in],
+    )
+
+
+def _staging(emulator: D1Emulator) -> str:
+    return emulator.client().database_id("app-staging")
+
+
+def test_unlock_shows_the_lock_and_clears_it_with_yes(project: Path, emulator: D1Emulator) -> None:
+    db = _staging(emulator)
+    _lock(emulator, db, "run-gone-42", "ci@runner-7", expires_in=40)
+    asked = run("unlock", project, "staging")
+    assert asked.exit_code == 2, asked.output
+    assert "locked by run run-gone-42 (ci@runner-7, since " in asked.output
+    assert "pass --yes" in asked.output
+    assert emulator.sql(db, f'SELECT run_id FROM "{LOCK_TABLE}"') == [{"run_id": "run-gone-42"}]
+    done = run("unlock", project, "staging", "--yes")
+    assert done.exit_code == 0, done.output
+    assert "the lock of run run-gone-42 cleared" in done.output
+    assert emulator.sql(db, f'SELECT * FROM "{LOCK_TABLE}"') == []
+    again = run("unlock", project, "staging", "--yes")
+    assert again.exit_code == 0 and "staging: not locked" in again.output
+
+
+def test_status_shows_held_locks(project: Path, emulator: D1Emulator) -> None:
+    assert "deploy locks: none held" in run("status", project).output
+    _lock(emulator, _staging(emulator), "run-live-1", "deployer", expires_in=50)
+    result = run("status", project)
+    assert result.exit_code == 0, result.output
+    assert "deploy locks: 1 held" in result.output
+    assert "staging: locked by run run-live-1 (deployer, since " in result.output

@@ -74,3 +74,49 @@ def test_type_checking_imports_count() -> None:
         "def f():\n    from d1check.z import W\n"
     )
     assert top_level_imports(tree) == {"typing", "typing.TYPE_CHECKING", "d1check.x", "d1check.x.Y"}
+
+
+# --- one place changes remote databases -------------------------------------------------------
+
+SENDERS = {"d1check.writes", "d1check.remote", "d1check.testing"}
+
+
+def remote_changes(tree: ast.Module) -> list[int]:
+    """Lines that send a change to a remote database directly: `.query`/`.batch`/`.raw` with
+    `write=True` or without `write=False`, and `.restore(…)` with a bookmark."""
+    lines = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        receiver = node.func.value
+        if not (isinstance(receiver, ast.Call) or "client" in ast.unparse(receiver).lower()):
+            continue  # a local database (`db.query`), not the API client
+        name = node.func.attr
+        write = next((k.value for k in node.keywords if k.arg == "write"), None)
+        read_only = isinstance(write, ast.Constant) and write.value is False
+        if (name in ("query", "batch", "raw") and len(node.args) >= 2 and not read_only) or (
+            name == "restore" and len(node.args) == 2
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_writes_module_sends_changes_to_remote_databases() -> None:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        if module_name(path) in SENDERS:
+            continue
+        lines = remote_changes(ast.parse(path.read_text(encoding="utf-8")))
+        if lines:
+            found[module_name(path)] = lines
+    assert found == {}
+
+
+def test_the_change_finder_sees_writes() -> None:
+    tree = ast.parse(
+        "client.query(db, 'UPDATE t SET a = 1')\nclient.query(db, sql, write=True)\n"
+        "client.query(db, sql, write=False)\nclient.restore(db, bookmark)\n"
+        "client.batch(db, statements, write=False)\ndb.query(sql, params)\n"
+        "factory(target).query(db, sql)\n"
+    )
+    assert remote_changes(tree) == [1, 2, 4, 7]

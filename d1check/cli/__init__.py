@@ -22,10 +22,12 @@ from d1check.config import Config, Family, load_config
 from d1check.discovery import discover
 from d1check.errors import ConfigError, D1CheckError
 from d1check.fleet import drift_report_for
+from d1check.lease import clear_lock, read_holder
 from d1check.project import read_sums, write_sums
 from d1check.remote import DEFAULT_BUDGET, check_token_env, parse_budget
 from d1check.schema import format_diff
 from d1check.status import (
+    ClientFactory,
     ProjectStatus,
     StatusRow,
     default_client_factory,
@@ -33,8 +35,10 @@ from d1check.status import (
     load_source,
     project_status,
     remote_target,
+    remote_targets,
 )
 from d1check.targets import Target, resolve_targets
+from d1check.writes import send_restore
 
 __all__ = ["cli", "main"]
 
@@ -192,6 +196,7 @@ def status(root: Path, family: str | None, fleet_target: str | None, api_budget:
     budget = parse_budget(api_budget)
     clients = default_client_factory(config, budget)
     _show_status(project_status(config, family=family, clients=clients))
+    _show_locks(config, family, clients)
     if fleet_target:
         report = drift_report_for(config, fleet_target, api_budget=api_budget, budget=budget)
         click.echo(f"\nfleet {fleet_target}: {sum(g.count for g in report.groups)} database(s)")
@@ -470,10 +475,55 @@ def restore(root: Path, target: str, bookmark: str, yes: bool) -> None:
     confirm(yes, f"Restore {remote.name} ({remote.database_name}) to {bookmark}?", word="RESTORE")
     with default_client_factory(config)(remote) as client:
         db_id = remote.database_id or client.database_id(remote.database_name)
-        restored = client.restore(db_id, bookmark)
+        restored = send_restore(client, db_id, bookmark)
     click.echo(f"{remote.name}: restored to {bookmark}")
     if restored.previous_bookmark:
         click.echo(f"  undo with: d1check restore {target} --bookmark {restored.previous_bookmark}")
+
+
+@cli.command()
+@root_option
+@click.argument("target")
+@yes_option("clearing the lock")
+def unlock(root: Path, target: str, yes: bool) -> None:
+    """Show the deploy lock of remote TARGET (run, owner, since, until) and clear it.
+
+    Only for a lock whose run is gone: a live run renews its lease, and a killed run's lease runs
+    out within a minute by itself. Needs UNLOCK typed, or --yes.
+    """
+    config = _config(root)
+    check_token_env()
+    remote = remote_target(config, target)
+    with default_client_factory(config)(remote) as client:
+        db_id = remote.database_id or client.database_id(remote.database_name)
+        holder = read_holder(client, db_id)
+        if holder is None:
+            click.echo(f"{remote.name}: not locked")
+            return
+        click.echo(f"{remote.name}: locked by {holder.describe()}")
+        confirm(yes, f"Clear the lock of run {holder.run_id} on {remote.name}?", word="UNLOCK")
+        cleared = clear_lock(client, db_id, holder.run_id)
+    gone = "cleared" if cleared else "was already given back"
+    click.echo(f"{remote.name}: the lock of run {holder.run_id} {gone}")
+
+
+def _show_locks(config: Config, family: str | None, clients: ClientFactory) -> None:
+    if not os.environ.get("CLOUDFLARE_API_TOKEN"):
+        return
+    held = []
+    for target in remote_targets(config, family):
+        try:
+            with clients(target) as client:
+                db_id = target.database_id or client.database_id(target.database_name)
+                holder = read_holder(client, db_id)
+        except D1CheckError as error:
+            held.append(f"  {target.name}: lock unreadable: {error}")
+            continue
+        if holder is not None:
+            held.append(f"  {target.name}: locked by {holder.describe()}")
+    click.echo("\ndeploy locks: " + ("none held" if not held else f"{len(held)} held"))
+    for line in held:
+        click.echo(line)
 
 
 # --- emulate, engine -----------------------------------------------------------------------

@@ -27,6 +27,7 @@ from d1check.tracking import (
     tracking_name,
     version_label,
 )
+from d1check.writes import send_sql
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def rollback_remote(client: D1Client, target: Target, plan: RollbackPlan, *, by:
     parts += rollback_records(
         plan, style, by=by, environment=target.environment, target=target.name
     )
-    client.query(db_id, "\n".join(parts), write=True)
+    send_sql(client, db_id, "\n".join(parts))
     _verify(plan, remote_schema(client, db_id, [style.table]))
     return RolledBack(target.name, plan.migration.name, _now_at(plan), bookmark)
 
