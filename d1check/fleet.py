@@ -27,6 +27,7 @@ from d1check import plan as plan_module
 from d1check.config import Config
 from d1check.discovery import Migration, MigrationSet, discover
 from d1check.errors import ConfigError, D1CheckError, LockHeld, RemoteError
+from d1check.interrupts import Interrupted, Interrupts
 from d1check.journal import (
     FAILED,
     IN_FLIGHT,
@@ -379,6 +380,7 @@ class Rollout:
     staged: Mapping[str, set[str]] = field(default_factory=dict)
     backup_dir: Path | None = None
     leases: Leases | None = None
+    interrupts: Interrupts | None = None
 
     def lease(self) -> Leases:
         """The run's leases (`rollout` always sets them)."""
@@ -602,6 +604,8 @@ def rollout(jobs: Sequence[Job], run: Rollout, progress: Progress | None = None)
         run = replace(run, leases=Leases(run.ctx.run_id, run.client_for))
     leases = run.lease()
     shared = _Shared(run.options.max_failures)
+    if run.interrupts is not None:
+        run.interrupts.on_first(shared.stop)
     bar = progress or NoProgress()
     outcomes: dict[str, Outcome] = {}
     canaries, rest = list(jobs[: run.options.canary]), list(jobs[run.options.canary :])
@@ -795,12 +799,33 @@ def run_fleet(
             return _dry_run(jobs, client_for, fleet, write)
         if not confirm([j.target for j in jobs], options, write):
             return False
-        outcomes = _run_journaled(config, target, jobs, client_for, options, fleet, write)
+        interrupts = Interrupts()
+        with interrupts.installed():
+            run_id, outcomes = _run_journaled(
+                config, target, jobs, client_for, options, fleet, write, interrupts
+            )
     finally:
         for client in clients.values():
             client.close()
     report_fleet(outcomes, options, write)
+    if interrupts.interrupted:
+        write_interrupted(outcomes, target, run_id, write)
+        raise Interrupted(f"the deploy to {target} was interrupted; resume with --resume {run_id}")
     return all(state_of(o) == "migrated" for o in outcomes)
+
+
+def write_interrupted(outcomes: Sequence[Outcome], target: str, run_id: str, write: Write) -> None:
+    """What an interrupted run did, what is left, and how to resume it."""
+    left = [o.target for o in outcomes if o.status == "skipped"]
+    done = len(outcomes) - len(left)
+    write(
+        f"d1check: interrupted: {done} database(s) done, {len(left)} not started"
+        + (f" ({', '.join(left[:5])}{', …' if len(left) > 5 else ''})" if left else "")
+    )
+    write(
+        f"d1check: resume with: pytest --apply={target} --resume {run_id} "
+        f"(or: d1check apply {target} --resume {run_id})"
+    )
 
 
 def account_clients(
@@ -880,7 +905,8 @@ def _run_journaled(
     options: DeployOptions,
     fleet: FleetOptions,
     write: Write,
-) -> list[Outcome]:
+    interrupts: Interrupts | None = None,
+) -> tuple[str, list[Outcome]]:
     run_id = fleet.resume or new_run_id()
     names = [j.target.name for j in jobs]
     runs_dir = fleet.journal_dir(config.root)
@@ -894,10 +920,12 @@ def _run_journaled(
         production = any(j.target.environment == "production" for j in todo)
         staged = staged_names(config, client_for) if production else {}
         ctx = RunContext(run_id, owner(), git_commit(config.root))
-        run = Rollout(client_for, ctx, journal, fleet, staged, options.backup_dir)
+        run = Rollout(
+            client_for, ctx, journal, fleet, staged, options.backup_dir, interrupts=interrupts
+        )
         outcomes = done + rollout(todo, run, make_progress(fleet.progress, write))
     order = {name: i for i, name in enumerate(names)}
-    return sorted(outcomes, key=lambda o: order.get(o.target, len(order)))
+    return run_id, sorted(outcomes, key=lambda o: order.get(o.target, len(order)))
 
 
 def _dry_run(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from d1check.config import Config
 from d1check.errors import D1CheckError
 from d1check.fleet import run_fleet
+from d1check.interrupts import Interrupted
 from d1check.plan import (
     DeployOptions,
     Expected,
@@ -34,6 +35,7 @@ from d1check.targets import resolve_targets
 
 __all__ = [
     "Expected",
+    "Interrupted",
     "Outcome",
     "Plan",
     "RunContext",
@@ -64,7 +66,9 @@ def apply_remote(
     was refused.
 
     `fleet` (else `options.fleet`, else the defaults) sets concurrency, canary, failure limit
-    and `--resume`; each database is planned, refused or applied on its own.
+    and `--resume`; each database is planned, refused or applied on its own. Raises
+    `Interrupted` after a Ctrl-C or SIGTERM, once the run has ended cleanly and said how to
+    resume (pytest then exits 2).
     """
     chosen = fleet or options.fleet or FleetOptions()
     try:
@@ -73,6 +77,8 @@ def apply_remote(
         for s in resolution.skipped:
             write(f"d1check: skipped {s.target.name}: {s.reason}")
         return run_fleet(config, target, resolution.targets, options, chosen, write)
+    except Interrupted:
+        raise
     except D1CheckError as error:
         write(f"d1check: apply to {target} refused: {error}")
         return False

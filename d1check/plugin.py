@@ -17,6 +17,7 @@ from d1check.config import Config
 from d1check.engine import engine_description
 from d1check.errors import D1CheckError
 from d1check.fixtures import d1_db, d1_migrator
+from d1check.interrupts import Interrupted
 from d1check.remote import check_token_env
 from d1check.targets import resolve_targets
 from d1check.testing import d1_emulator
@@ -335,14 +336,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     lines: list[str] = []
     config.stash[_GATE_LINES] = lines
-    outcome = d1session.run_gate(
-        state,
-        target=target,
-        suite_passed=exitstatus == 0 and session.testsfailed == 0,
-        failed_count=session.testsfailed,
-        options=config.stash[_GATE_OPTIONS],
-        write=lines.append,
-    )
+    try:
+        outcome = d1session.run_gate(
+            state,
+            target=target,
+            suite_passed=exitstatus == 0 and session.testsfailed == 0,
+            failed_count=session.testsfailed,
+            options=config.stash[_GATE_OPTIONS],
+            write=lines.append,
+        )
+    except Interrupted:
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
+        return
     if not outcome:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -693,3 +694,130 @@ def test_a_run_never_leaves_its_lock_behind_when_giving_it_back_fails_once(
     assert outcomes[0].status == "failed" and "UNIQUE" in outcomes[0].error
     assert not emulator.faults.queue  # the first give-back failed ...
     assert emulator.sql(jobs[0].db_id, "SELECT * FROM _d1check_lock") == []  # ... not the last
+
+
+# --- interrupts ------------------------------------------------------------------------------
+
+
+def test_an_interrupt_starts_no_new_database_and_gives_every_lock_back(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path
+) -> None:
+    from d1check.interrupts import Interrupts
+
+    jobs = make_jobs(emulator, migrations_dir, 8, seeded=1)
+    interrupts = Interrupts()
+    emulator.faults.latency = 0.02
+    with fast_client(emulator) as client:
+        run = replace(make_run(client, tmp_path, concurrency=2, canary=1), interrupts=interrupts)
+        timer = threading.Timer(0.4, interrupts.interrupt, ["SIGINT"])
+        timer.start()
+        outcomes = rollout(jobs, run)
+        timer.join()
+    statuses = [o.status for o in outcomes]
+    assert "applied" in statuses and "skipped" in statuses, statuses
+    assert set(statuses) <= {"applied", "skipped"}
+    assert all(
+        o.error == "not started: interrupted (SIGINT)" for o in outcomes if o.status == "skipped"
+    )
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        assert emulator.sql(job.db_id, "SELECT * FROM d1_migrations") != []
+        assert at_target(emulator, job.db_id) == (outcome.status == "applied")
+        locks = emulator.sql(
+            job.db_id, "SELECT name FROM sqlite_schema WHERE name = '_d1check_lock'"
+        )
+        if locks:
+            assert emulator.sql(job.db_id, "SELECT * FROM _d1check_lock") == []
+    record = read_journal(run.journal.path)
+    todo, done = resumed_jobs(jobs, record)
+    assert len(todo) == statuses.count("skipped") and len(done) == statuses.count("applied")
+
+
+INTERRUPTED_GATE = """
+import os, signal, sys, threading
+import pytest
+import d1check.fleet as fleet
+
+real = fleet.migrate_client
+
+def migrate_then_interrupt(job, run):
+    outcome = real(job, run)
+    if job.target.name == "client-000":
+        os.kill(os.getpid(), signal.SIGINT)
+    return outcome
+
+fleet.migrate_client = migrate_then_interrupt
+sys.exit(pytest.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.usefixtures("account")
+def test_pytest_apply_interrupted_exits_2_with_how_to_resume_and_resume_finishes(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path
+) -> None:
+    jobs = make_jobs(emulator, migrations_dir, 4, seeded=1)
+    root = project(tmp_path, migrations_dir, jobs)
+    (root / "test_app.py").write_text("def test_app():\n    pass\n", "utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    args = ["-p", "no:cacheprovider", "test_app.py", "--apply=production", "--yes",
+            "--api-budget=none", "--concurrency=1", "--canary=0"]  # fmt: skip
+    first = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_GATE, *args],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    text = first.stdout + first.stderr
+    assert first.returncode == 2, text
+    done = int(text.split("d1check: interrupted: ", 1)[1].split()[0])
+    assert 1 <= done < 4 and f"{4 - done} not started" in text, text
+    assert "resume with: pytest --apply=production --resume " in text
+    run_id = text.split("--resume ", 1)[1].split()[0]
+    assert [at_target(emulator, j.db_id) for j in jobs] == [i < done for i in range(4)]
+    for job in jobs[:done]:
+        assert emulator.sql(job.db_id, "SELECT * FROM _d1check_lock") == []
+    again = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, f"--resume={run_id}"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert all(at_target(emulator, j.db_id) for j in jobs)
+    assert all(audit_versions(emulator, j.db_id) == ["0002", "0003"] for j in jobs)
+
+
+@pytest.mark.parametrize(
+    ("code", "statuses", "exit_code", "says"),
+    [
+        (1, ["applied", "applied", "failed"], 1, "applied to 2 of 3 database(s), the rest failed"),
+        (1, ["failed", "skipped"], 1, "nothing applied"),
+        (1, None, 1, "nothing applied"),
+        (2, ["applied", "skipped"], 130, "interrupted; applied to 1 of 2 database(s)"),
+        (0, ["applied"], 0, ""),
+    ],
+)
+def test_d1check_apply_says_nothing_applied_only_when_nothing_was(
+    emulator: D1Emulator,
+    migrations_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    statuses: list[str] | None,
+    exit_code: int,
+    says: str,
+) -> None:
+    from click.testing import CliRunner
+
+    import d1check.cli as cli_module
+
+    def pytest_run(args: list[str], cwd: Path) -> int:
+        report = Path(next(a for a in args if a.startswith("--d1check-report=")).split("=", 1)[1])
+        if statuses is not None:
+            report.write_text(json.dumps([{"status": s} for s in statuses]), "utf-8")
+        return code
+
+    monkeypatch.setattr(cli_module, "run_streamed", pytest_run)
+    root = project(tmp_path, migrations_dir, make_jobs(emulator, migrations_dir, 1))
+    result = CliRunner().invoke(
+        cli_module.cli, ["apply", "production", "--root", str(root), "--yes"]
+    )
+    assert result.exit_code == exit_code, result.output
+    assert says in result.output
+    if statuses and "applied" in statuses:
+        assert "nothing applied" not in result.output

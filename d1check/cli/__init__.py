@@ -4,9 +4,11 @@ diff, rollback, restore, baseline, hash, emulate, engine)."""
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +45,7 @@ from d1check.writes import send_restore
 __all__ = ["cli", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C
 
 
 class D1CheckGroup(click.Group):
@@ -227,14 +230,37 @@ def pytest_command(
 
 
 def run_streamed(args: Sequence[str], cwd: Path) -> int:
-    """Run a command, echoing its output line by line; its exit code."""
+    """Run a command, echoing its output line by line; its exit code.
+
+    Ctrl-C reaches the command too (same process group); it decides what to do, and this keeps
+    echoing until it ends.
+    """
     with subprocess.Popen(
         args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as process:
         assert process.stdout is not None
-        for line in process.stdout:
-            click.echo(line, nl=False)
-    return process.returncode
+        while True:
+            try:
+                for line in process.stdout:
+                    click.echo(line, nl=False)
+                break
+            except KeyboardInterrupt:
+                continue
+        while True:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                continue
+
+
+def applied_from_report(report: Path) -> tuple[int, int]:
+    """(databases applied to, databases in the report) from a `--d1check-report` file; (0, 0)
+    when the gate never wrote it (the session failed first)."""
+    try:
+        outcomes = json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0, 0
+    return sum(1 for o in outcomes if o.get("status") == "applied"), len(outcomes)
 
 
 @cli.command()
@@ -273,29 +299,49 @@ def apply(
     """Run the suite, then apply pending migrations to TARGET if everything passed.
 
     Exactly `pytest --apply=TARGET …` in the project root; exit 0 when it applied (or had
-    nothing to do), 1 when a check or the apply failed, 2 on bad configuration.
+    nothing to do), 1 when a check or the apply failed, 2 on bad configuration, 130 when
+    interrupted (Ctrl-C or SIGTERM: the databases in flight finish, the summary says how to
+    resume with --resume).
     """
     config = _config(root)
     resolve_targets(config, target)
     parse_budget(api_budget)
     if target != "local":
         check_token_env()
-    args = pytest_command(
-        target,
-        yes=yes,
-        dry_run=dry_run,
-        backup_dir=backup_dir,
-        report=report,
-        api_budget=api_budget,
-    )
-    args += [f"--concurrency={concurrency}", f"--canary={canary}", f"--max-failures={max_failures}"]
-    args += [f"--resume={resume}"] if resume else []
-    click.echo("d1check: running " + " ".join(["pytest", *args[4:]]))
-    code = run_streamed(args, config.root)
+    with tempfile.TemporaryDirectory(prefix="d1check-apply-") as scratch:
+        shown = report or Path(scratch) / "report.json"
+        args = pytest_command(
+            target,
+            yes=yes,
+            dry_run=dry_run,
+            backup_dir=backup_dir,
+            report=shown,
+            api_budget=api_budget,
+        )
+        args += [
+            f"--concurrency={concurrency}",
+            f"--canary={canary}",
+            f"--max-failures={max_failures}",
+        ]
+        args += [f"--resume={resume}"] if resume else []
+        click.echo("d1check: running " + " ".join(["pytest", *args[4:]]))
+        code = run_streamed(args, config.root)
+        applied, total = applied_from_report(shown)
     if code == 4:
         raise CommandError(f"pytest refused its options (exit {code}); see above", 2)
+    if code == 2:
+        raise CommandError(
+            f"interrupted; applied to {applied} of {total} database(s); the summary above says "
+            "how to resume",
+            INTERRUPTED,
+        )
+    if code != 0 and applied:
+        raise CommandError(
+            f"pytest exited {code}: applied to {applied} of {total} database(s), the rest "
+            "failed or were refused; see the summary above"
+        )
     if code != 0:
-        raise CommandError(f"pytest exited {code}: nothing applied or the apply failed")
+        raise CommandError(f"pytest exited {code}: nothing applied; see above")
 
 
 # --- pull, reset ---------------------------------------------------------------------------
