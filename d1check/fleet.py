@@ -40,7 +40,7 @@ from d1check.journal import (
     RunRecord,
     new_run_id,
 )
-from d1check.lease import HOLDER_SQL, Leases, lock_held, release_sql
+from d1check.lease import HOLDER_SQL, Leases, guard_sql, lock_held, release_sql
 from d1check.live import SCHEMA_SQL, LiveState, schema_from_rows
 from d1check.plan import (
     DeployOptions,
@@ -389,10 +389,11 @@ class Rollout:
 
 
 class _Failed(Exception):
-    def __init__(self, migration: str, error: D1CheckError) -> None:
+    def __init__(self, migration: str, error: D1CheckError, *, final: bool = False) -> None:
         super().__init__(str(error))
         self.migration = migration
         self.error = error
+        self.final = final  # nothing more may be sent (the lock is lost)
 
 
 def migrate_client(job: Job, run: Rollout) -> Outcome:
@@ -513,11 +514,12 @@ def _send_chunk(
     ]
     tracking, _, schema = (sql for sql, _ in _read_statements(style))
     tail = [release_sql(run.ctx.run_id)] if last else []
-    sql = "\n".join([*parts, *tail, tracking + ";", schema + ";"])
+    guard = guard_sql(run.ctx.run_id)
+    sql = "\n".join([guard, *parts, *tail, tracking + ";", schema + ";"])
     try:
-        live = _send_once(client, job, chunk, sql, style)
-    except _Failed:
-        if len(chunk) == 1:
+        live = _send_once(client, job, chunk, sql, style, run.ctx.run_id)
+    except _Failed as failed:
+        if len(chunk) == 1 or failed.final:
             raise
         for single in chunk[:-1]:
             _send_chunk(client, job, plan, [single], run, outcome, last=False)
@@ -527,12 +529,23 @@ def _send_chunk(
     return live
 
 
+def read_back(client: D1Client, db_id: str, style: TrackingStyle) -> Snapshot:
+    """After an ambiguous answer, before anything else: the tracking rows, audit checksums,
+    schema and lock row, in one read-only request."""
+    statements = [*_read_statements(style), (HOLDER_SQL, None)]
+    what = f"the read-back of database {db_id}"
+    results = answered(client.batch(db_id, statements, write=False), 4, what)
+    holder = results[3].results[0] if results[3].results else {}
+    return Snapshot(_live(results[:3], style), holder)
+
+
 def _send_once(
     client: D1Client,
     job: Job,
     chunk: list[Migration],
     sql: str,
     style: TrackingStyle,
+    run_id: str,
 ) -> LiveState:
     names = [_tracking(m, style) for m in chunk]
     count = len(split_statements(sql))
@@ -542,15 +555,27 @@ def _send_once(
             results = answered(send_sql(client, job.db_id, sql), count, what, write=True)
             return _live([results[-2], QueryResult([], True), results[-1]], style)
         except AmbiguousWrite:
-            live = read_snapshot(client, job.db_id, style).live
-            if all(n in live.applied for n in names):
-                return live
+            back = read_back(client, job.db_id, style)
+            if all(n in back.live.applied for n in names):
+                return back.live
+            if back.holder.get("run_id") != run_id:
+                raise _lock_lost(job, chunk, back) from None
         except RemoteError as error:
+            if "integer overflow" in str(error):  # the guard: is the lock still ours?
+                back = read_back(client, job.db_id, style)
+                if back.holder.get("run_id") != run_id:
+                    raise _lock_lost(job, chunk, back) from None
             raise _Failed(chunk[0].name if len(chunk) == 1 else "", error) from None
     raise _Failed(
         chunk[0].name,
         RemoteError(f"{job.target.name}: {chunk[0].name} could not be sent; nothing of it landed"),
     )
+
+
+def _lock_lost(job: Job, chunk: list[Migration], back: Snapshot) -> _Failed:
+    """This run's lock is gone (its lease ran out and another run took it, or it was cleared):
+    send nothing more to this database."""
+    return _Failed(chunk[0].name, lock_held(job.target.name, back.holder), final=True)
 
 
 def _tracking(migration: Migration, style: TrackingStyle) -> str:

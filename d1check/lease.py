@@ -30,6 +30,15 @@ def release_sql(run_id: str) -> str:
     return f'DELETE FROM "{LOCK_TABLE}" WHERE run_id = {quote(run_id)};'
 
 
+def guard_sql(run_id: str) -> str:
+    """A statement that fails (integer overflow) unless run `run_id` holds the lock: sent first
+    in every apply request, so a migration lands only under its run's lock."""
+    return (
+        f'SELECT CASE WHEN EXISTS (SELECT 1 FROM "{LOCK_TABLE}" WHERE run_id = {quote(run_id)}) '
+        "THEN 1 ELSE abs(-9223372036854775808) END AS lock_held;"
+    )
+
+
 def renew_sql(run_id: str, now: float | None = None) -> str:
     """The statement that extends a run's lease by `LOCK_SECONDS` from now."""
     now = time.time() if now is None else now
@@ -82,7 +91,11 @@ class Holder:
 def lock_held(name: str, row: Mapping[str, object]) -> LockHeld:
     """The refusal of a run that finds another run's lock."""
     holder = Holder.from_row(row)
-    who = holder.describe() if holder else "another run"
+    if holder is None:
+        return LockHeld(
+            f"{name}: this run no longer holds the deploy lock (it was cleared); fix: run again"
+        )
+    who = holder.describe()
     return LockHeld(
         f"{name} is locked by {who}; fix: wait for that run to finish (the lease of a run that "
         f"was killed runs out within {LOCK_SECONDS:.0f} s), or clear it with "

@@ -48,6 +48,7 @@ from d1check.testing import (
     TIMEOUT,
     D1Emulator,
     Fault,
+    Faults,
 )
 from d1check.tracking import AUDIT_DDL, WRANGLER_TRACKING_DDL
 
@@ -821,3 +822,38 @@ def test_d1check_apply_says_nothing_applied_only_when_nothing_was(
     assert says in result.output
     if statuses and "applied" in statuses:
         assert "nothing applied" not in result.output
+
+
+class TakeOverDuringApply(Faults):
+    """The apply request fails before it runs, and meanwhile another run holds the lock."""
+
+    def __init__(self, emulator: D1Emulator, db_id: str, kind: str | None) -> None:
+        super().__init__()
+        self.emulator, self.db_id, self.kind, self.fired = emulator, db_id, kind, 0
+
+    def take(self, request_line: str, body: bytes = b"") -> Fault | None:
+        if self.fired or APPLY_REQUEST.encode() not in body:
+            return None
+        self.fired += 1
+        self.emulator.sql(
+            self.db_id,
+            "UPDATE _d1check_lock SET run_id = 'run-other', owner = 'someone', "
+            "expires_at = expires_at + 600",
+        )
+        return Fault(self.kind) if self.kind else None
+
+
+@pytest.mark.parametrize("kind", [ERROR, None])
+def test_a_migration_lands_only_under_its_runs_lock(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path, kind: str | None
+) -> None:
+    jobs = make_jobs(emulator, migrations_dir, 1, seeded=1)
+    faults = emulator.faults = TakeOverDuringApply(emulator, jobs[0].db_id, kind)
+    with fast_client(emulator) as client:
+        outcomes = rollout(jobs, make_run(client, tmp_path))
+    assert faults.fired == 1
+    assert outcomes[0].status == "failed"
+    assert "is locked by run run-other (someone, since " in outcomes[0].error
+    assert audit_versions(emulator, jobs[0].db_id) == []  # nothing re-sent under another's lock
+    holder = emulator.sql(jobs[0].db_id, "SELECT run_id FROM _d1check_lock")
+    assert holder == [{"run_id": "run-other"}]  # and that run's lock is left alone
