@@ -40,7 +40,14 @@ from d1check.journal import (
     RunRecord,
     new_run_id,
 )
-from d1check.lease import HOLDER_SQL, Leases, guard_sql, lock_held, release_sql
+from d1check.lease import (
+    HOLDER_SQL,
+    Leases,
+    guard_sql,
+    lock_held,
+    read_holder,
+    release_sql,
+)
 from d1check.live import SCHEMA_SQL, LiveState, schema_from_rows
 from d1check.plan import (
     DeployOptions,
@@ -426,6 +433,8 @@ def _migrate(job: Job, run: Rollout, outcome: Outcome) -> None:
     style = TrackingStyle(job.target.tracking_table)
     first = _plan(job, run, read_snapshot(client, job.db_id, style).live)
     outcome.from_version = outcome.to_version = version_label(first.applied)
+    if first.drift:
+        _refuse_if_a_run_is_at_work(client, job, run)
     if first.refusal or not first.pending:
         outcome.status, outcome.error = (
             ("refused", first.refusal) if first.refusal else ("up-to-date", "")
@@ -456,6 +465,19 @@ def _migrate(job: Job, run: Rollout, outcome: Outcome) -> None:
     run.lease().drop(job.db_id)  # the last apply request gave the lock back
     _verify(job, plan, live)
     outcome.status = "applied"
+
+
+def _refuse_if_a_run_is_at_work(client: D1Client, job: Job, run: Rollout) -> None:
+    """A schema that differs while another d1check run holds the lock (or has just let it go)
+    is that run's work, not a change by hand: skip the database with that reason."""
+    holder = read_holder(client, job.db_id)
+    if holder is None or holder.run_id == run.ctx.run_id:
+        return
+    if holder.live() or holder.until > time.time() - LOCK_SECONDS:
+        raise LockHeld(
+            f"{job.target.name}: its schema is not the expected one while {holder.describe()} "
+            "holds its deploy lock: that run is changing it; run again once it has finished"
+        )
 
 
 def _backup(client: D1Client, job: Job, backup_dir: Path) -> None:

@@ -96,6 +96,7 @@ class Plan:
     pending: tuple[Migration, ...]
     unverified: tuple[str, ...] = ()
     refusal: str = ""
+    drift: bool = False  # refused because the live schema is not the expected one
 
 
 @dataclass
@@ -175,7 +176,7 @@ def plan_from_state(
             + format_diff(diffs)
             + "\nfix: write a migration for the change, or undo it on the database"
         )
-        return Plan(target, db_id, tuple(applied), (), unverified, refusal)
+        return Plan(target, db_id, tuple(applied), (), unverified, refusal, drift=True)
     return Plan(target, db_id, tuple(applied), pending, unverified)
 
 

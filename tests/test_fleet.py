@@ -857,3 +857,40 @@ def test_a_migration_lands_only_under_its_runs_lock(
     assert audit_versions(emulator, jobs[0].db_id) == []  # nothing re-sent under another's lock
     holder = emulator.sql(jobs[0].db_id, "SELECT run_id FROM _d1check_lock")
     assert holder == [{"run_id": "run-other"}]  # and that run's lock is left alone
+
+
+@pytest.mark.parametrize(
+    ("holder_expires_in", "status", "says"),
+    [
+        (None, "refused", "someone changed it by hand?"),
+        (300, "skipped", "while run run-busy (busy-bot, since "),
+        (-10, "skipped", "expired "),  # a lock just let go: still that run's work
+        (-3600, "refused", "someone changed it by hand?"),
+    ],
+)
+def test_changed_by_hand_only_when_no_run_holds_or_just_let_go_of_the_lock(
+    emulator: D1Emulator,
+    migrations_dir: Path,
+    tmp_path: Path,
+    holder_expires_in: float | None,
+    status: str,
+    says: str,
+) -> None:
+    from d1check.tracking import LOCK_DDL
+
+    jobs = make_jobs(emulator, migrations_dir, 1, seeded=1)
+    emulator.sql(jobs[0].db_id, "ALTER TABLE users ADD COLUMN nickname TEXT")
+    if holder_expires_in is not None:
+        now = time.time()
+        emulator.sql(jobs[0].db_id, LOCK_DDL)
+        emulator.sql(
+            jobs[0].db_id,
+            "INSERT INTO _d1check_lock VALUES (1, 'busy-bot', 'run-busy', ?, ?, ?)",
+            [now - 5, now - 5, now + holder_expires_in],
+        )
+    with fast_client(emulator) as client:
+        [outcome] = rollout(jobs, make_run(client, tmp_path))
+    assert outcome.status == status, outcome.error
+    assert says in outcome.error
+    if status == "skipped":
+        assert "by hand" not in outcome.error
