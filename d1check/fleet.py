@@ -332,6 +332,23 @@ def lock_and_read(
     return Snapshot(_live(results[5:], style), holder)
 
 
+@contextmanager
+def locked(client: D1Client, target: Target, db_id: str, ctx: RunContext) -> Iterator[Snapshot]:
+    """Hold the deploy lock of one database for the block (as a renewed lease), with what the
+    database holds once it is ours; LockHeld when another run holds it. `d1check rollback` and
+    `d1check restore` change a database under it, as a rollout does."""
+    leases = Leases(ctx.run_id, lambda _t: client)
+    leases.hold(target, db_id)
+    try:
+        snapshot = lock_and_read(client, db_id, TrackingStyle(target.tracking_table), ctx)
+        if snapshot.holder.get("run_id") != ctx.run_id:
+            leases.drop(db_id)
+            raise lock_held(target.name, snapshot.holder)
+        yield snapshot
+    finally:
+        leases.release_all()
+
+
 # --- one client ----------------------------------------------------------------------------
 
 

@@ -180,3 +180,34 @@ def test_status_shows_held_locks(project: Path, emulator: D1Emulator) -> None:
     assert result.exit_code == 0, result.output
     assert "deploy locks: 1 held" in result.output
     assert "staging: locked by run run-live-1 (deployer, since " in result.output
+
+
+def _apply_staging(project: Path) -> None:
+    from d1check.config import load_config
+    from d1check.gate import apply_remote
+    from d1check.session import GateOptions
+
+    lines: list[str] = []
+    options = GateOptions(yes=True, api_budget="none")
+    assert apply_remote(load_config(project), target="staging", options=options, write=lines.append)
+
+
+@pytest.mark.parametrize(
+    "command", [("rollback", "0005", "staging", "--yes"), ("restore", "staging", "--yes")]
+)
+def test_rollback_and_restore_wait_for_no_one_else_holding_the_lock(
+    project: Path, emulator: D1Emulator, command: tuple[str, ...]
+) -> None:
+    _apply_staging(project)
+    db = _staging(emulator)
+    bookmark = emulator.client().bookmark(db)
+    args = [*command, "--bookmark", bookmark] if command[0] == "restore" else list(command)
+    _lock(emulator, db, "run-busy-9", "deployer", expires_in=50)
+    refused = run(args[0], project, *args[1:])
+    assert refused.exit_code == 1, refused.output
+    assert "staging is locked by run run-busy-9 (deployer, since " in refused.output
+    assert emulator.sql(db, f'SELECT run_id FROM "{LOCK_TABLE}"') == [{"run_id": "run-busy-9"}]
+    emulator.sql(db, f'DELETE FROM "{LOCK_TABLE}"')
+    done = run(args[0], project, *args[1:])
+    assert done.exit_code == 0, done.output
+    assert emulator.sql(db, f'SELECT * FROM "{LOCK_TABLE}"') == []

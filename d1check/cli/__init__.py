@@ -23,8 +23,10 @@ from d1check.cli.scaffold import create_migration
 from d1check.config import Config, Family, load_config
 from d1check.discovery import discover
 from d1check.errors import ConfigError, D1CheckError
-from d1check.fleet import drift_report_for
+from d1check.fleet import drift_report_for, locked
+from d1check.journal import new_run_id
 from d1check.lease import clear_lock, read_holder
+from d1check.plan import RunContext
 from d1check.project import read_sums, write_sums
 from d1check.remote import DEFAULT_BUDGET, check_token_env, parse_budget
 from d1check.schema import format_diff
@@ -521,7 +523,8 @@ def restore(root: Path, target: str, bookmark: str, yes: bool) -> None:
     confirm(yes, f"Restore {remote.name} ({remote.database_name}) to {bookmark}?", word="RESTORE")
     with default_client_factory(config)(remote) as client:
         db_id = remote.database_id or client.database_id(remote.database_name)
-        restored = send_restore(client, db_id, bookmark)
+        with locked(client, remote, db_id, RunContext(new_run_id(), _who(), None)):
+            restored = send_restore(client, db_id, bookmark)
     click.echo(f"{remote.name}: restored to {bookmark}")
     if restored.previous_bookmark:
         click.echo(f"  undo with: d1check restore {target} --bookmark {restored.previous_bookmark}")
