@@ -124,10 +124,10 @@ def fleet_project(tmp_path: Path, emulator: D1Emulator, monkeypatch: pytest.Monk
 def test_status_under_a_budget_equal_to_the_limit_has_no_request_refused(
     fleet_project: Path, emulator: D1Emulator
 ) -> None:
-    emulator.faults.latency = 0.03
+    emulator.faults.latency = 0.01
     for _ in range(5):
-        limit = emulator.rate_limit = RateLimit(10, 0.5)
-        result = run("status", fleet_project, "--fleet", "production", "--api-budget", "10/0.5")
+        limit = emulator.rate_limit = RateLimit(10, 0.3)
+        result = run("status", fleet_project, "--fleet", "production", "--api-budget", "10/0.3")
         assert result.exit_code == 0, result.output
         assert "fleet production: 4 database(s)" in result.output
         assert limit.refused == 0 and limit.admitted > 10, result.output
