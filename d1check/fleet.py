@@ -29,6 +29,7 @@ from d1check.discovery import Migration, MigrationSet, discover
 from d1check.errors import ConfigError, D1CheckError, LockHeld, RemoteError
 from d1check.interrupts import Interrupted, Interrupts
 from d1check.journal import (
+    BOOKMARKED,
     FAILED,
     IN_FLIGHT,
     MIGRATED,
@@ -472,6 +473,7 @@ def _migrate(job: Job, run: Rollout, outcome: Outcome) -> None:
         )
         return
     outcome.bookmark = job.bookmark or client.bookmark(job.db_id)
+    run.journal.write(job.target.name, BOOKMARKED, bookmark=outcome.bookmark)
     try:
         if run.backup_dir is not None:
             _backup(client, job, run.backup_dir)

@@ -894,3 +894,51 @@ def test_changed_by_hand_only_when_no_run_holds_or_just_let_go_of_the_lock(
     assert says in outcome.error
     if status == "skipped":
         assert "by hand" not in outcome.error
+
+
+KILLED_GATE = """
+import os, signal, sys
+import pytest
+import d1check.fleet as fleet
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+fleet._apply = die  # killed holding the lock, before the apply request
+sys.exit(pytest.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.usefixtures("account")
+def test_a_single_database_run_killed_with_9_is_resumed_from_its_journal(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path
+) -> None:
+    jobs = make_jobs(emulator, migrations_dir, 1, seeded=1)
+    root = project(tmp_path, migrations_dir, jobs)
+    (root / "test_app.py").write_text("def test_app():\n    pass\n", "utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    args = ["-p", "no:cacheprovider", "test_app.py", "--apply=production", "--yes",
+            "--api-budget=none"]  # fmt: skip
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_GATE, *args],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    [journal] = (root / ".d1check" / "runs").glob("*.jsonl")
+    run_id = journal.stem
+    assert read_journal(journal).in_flight() == [jobs[0].target.name]
+    bookmark = read_journal(journal).state(jobs[0].target.name).bookmark
+    assert bookmark  # taken before anything was changed
+    held = emulator.sql(jobs[0].db_id, "SELECT run_id FROM _d1check_lock")
+    assert held == [{"run_id": run_id}]  # its lease runs out by itself; --resume takes it now
+    resumed = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, f"--resume={run_id}"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert at_target(emulator, jobs[0].db_id)
+    assert audit_versions(emulator, jobs[0].db_id) == ["0002", "0003"]
+    assert emulator.sql(jobs[0].db_id, "SELECT * FROM _d1check_lock") == []
+    assert read_journal(journal).finished() == [jobs[0].target.name]
+    rows = emulator.sql(jobs[0].db_id, "SELECT bookmark FROM _schema_audit")
+    assert {r["bookmark"] for r in rows} == {bookmark}  # the restore point of the first try
