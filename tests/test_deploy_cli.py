@@ -211,3 +211,34 @@ def test_rollback_and_restore_wait_for_no_one_else_holding_the_lock(
     done = run(args[0], project, *args[1:])
     assert done.exit_code == 0, done.output
     assert emulator.sql(db, f'SELECT * FROM "{LOCK_TABLE}"') == []
+
+
+# --- interrupts -----------------------------------------------------------------------------
+
+
+def test_d1check_apply_sigterm_ends_the_run_cleanly_and_exits_130(
+    project: Path, emulator: D1Emulator
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    emulator.faults.latency = 0.2
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-c", "from d1check.cli import main; main()"]
+    args = ["apply", "staging", "--root", str(project), "--yes", "--api-budget", "none"]
+    process = subprocess.Popen(
+        [*command, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.monotonic() + 60
+    while emulator.count("/time_travel/bookmark") == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert "d1check: interrupted: 1 database(s) done, 0 not started" in output
+    assert "d1check: interrupted; applied to 1 of 1 database(s)" in output
+    db = _staging(emulator)
+    assert emulator.sql(db, f'SELECT * FROM "{LOCK_TABLE}"') == []
+    assert len(emulator.sql(db, "SELECT * FROM d1_migrations")) == 5

@@ -3,13 +3,16 @@ diff, rollback, restore, baseline, hash, emulate, engine)."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -235,11 +238,14 @@ def run_streamed(args: Sequence[str], cwd: Path) -> int:
     """Run a command, echoing its output line by line; its exit code.
 
     Ctrl-C reaches the command too (same process group); it decides what to do, and this keeps
-    echoing until it ends.
+    echoing until it ends. A SIGTERM sent to this process is passed on to the command.
     """
-    with subprocess.Popen(
-        args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as process:
+    with (
+        subprocess.Popen(
+            args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as process,
+        _forwarding_sigterm(process),
+    ):
         assert process.stdout is not None
         while True:
             try:
@@ -253,6 +259,18 @@ def run_streamed(args: Sequence[str], cwd: Path) -> int:
                 return process.wait()
             except KeyboardInterrupt:
                 continue
+
+
+@contextlib.contextmanager
+def _forwarding_sigterm(process: subprocess.Popen[str]) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda number, _frame: process.send_signal(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def applied_from_report(report: Path) -> tuple[int, int]:
