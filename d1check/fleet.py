@@ -36,6 +36,7 @@ from d1check.journal import (
     REFUSED,
     SENDING,
     SKIPPED,
+    STARTED,
     UP_TO_DATE,
     Journal,
     RunRecord,
@@ -331,6 +332,20 @@ def lock_and_read(
                 raise
     holder = results[4].results[0] if results[4].results else {}
     return Snapshot(_live(results[5:], style), holder)
+
+
+@contextmanager
+def journaled(runs_dir: Path, run_id: str, what: str, target: Target) -> Iterator[Journal]:
+    """The journal of a one-database change other than a rollout (`what`: `rollback`,
+    `restore`): started, then done or failed with the error."""
+    with Journal.create(runs_dir, run_id, f"{what} {target.name}", [target.name]) as journal:
+        journal.write(target.name, STARTED)
+        try:
+            yield journal
+        except BaseException as error:
+            journal.write(target.name, FAILED, error=f"{type(error).__name__}: {error}")
+            raise
+        journal.write(target.name, MIGRATED)
 
 
 @contextmanager

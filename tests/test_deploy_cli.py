@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from d1check.cli import cli
+from d1check.journal import read_journal
 from d1check.testing import D1Emulator, RateLimit
 from d1check.tracking import LOCK_DDL, LOCK_TABLE
 
@@ -211,6 +212,11 @@ def test_rollback_and_restore_wait_for_no_one_else_holding_the_lock(
     done = run(args[0], project, *args[1:])
     assert done.exit_code == 0, done.output
     assert emulator.sql(db, f'SELECT * FROM "{LOCK_TABLE}"') == []
+    records = [read_journal(j) for j in sorted((project / ".d1check" / "runs").glob("*.jsonl"))]
+    mine = [r for r in records if r.target.startswith(command[0] + " ")]
+    states = {r.state(r.clients[0]).state: r.state(r.clients[0]) for r in mine}
+    assert sorted(states) == ["failed", "migrated"], records
+    assert "locked by run run-busy-9" in states["failed"].error
 
 
 # --- interrupts -----------------------------------------------------------------------------

@@ -26,8 +26,8 @@ from d1check.cli.scaffold import create_migration
 from d1check.config import Config, Family, load_config
 from d1check.discovery import discover
 from d1check.errors import ConfigError, D1CheckError
-from d1check.fleet import drift_report_for, locked
-from d1check.journal import new_run_id
+from d1check.fleet import drift_report_for, journaled, locked
+from d1check.journal import RUNS_DIR, new_run_id
 from d1check.lease import clear_lock, read_holder
 from d1check.plan import RunContext
 from d1check.project import read_sums, write_sums
@@ -117,6 +117,11 @@ def _who() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return os.environ.get("GITHUB_ACTOR") or user
+
+
+def _runs_dir(config: Config) -> Path:
+    """Where run journals live (`.d1check/runs` in the project)."""
+    return config.root / RUNS_DIR
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -524,7 +529,7 @@ def rollback(root: Path, version: str, target: str, yes: bool, family: str | Non
     confirm(yes, f"Roll back {plans[0][1].migration.name} on {names}?", word="ROLLBACK")
     for remote, plan in plans:
         with factory(remote) as client:
-            done = rollback_remote(client, remote, plan, by=_who())
+            done = rollback_remote(client, remote, plan, by=_who(), runs_dir=_runs_dir(config))
         click.echo(f"{done.where}: rolled back {done.migration}; now at {done.now_at}")
         click.echo(f"  undo with: d1check restore {done.where} --bookmark {done.bookmark}")
 
@@ -541,7 +546,11 @@ def restore(root: Path, target: str, bookmark: str, yes: bool) -> None:
     confirm(yes, f"Restore {remote.name} ({remote.database_name}) to {bookmark}?", word="RESTORE")
     with default_client_factory(config)(remote) as client:
         db_id = remote.database_id or client.database_id(remote.database_name)
-        with locked(client, remote, db_id, RunContext(new_run_id(), _who(), None)):
+        ctx = RunContext(new_run_id(), _who(), None)
+        with (
+            journaled(_runs_dir(config), ctx.run_id, "restore", remote),
+            locked(client, remote, db_id, ctx),
+        ):
             restored = send_restore(client, db_id, bookmark)
     click.echo(f"{remote.name}: restored to {bookmark}")
     if restored.previous_bookmark:

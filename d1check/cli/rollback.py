@@ -6,6 +6,7 @@ transaction (locally) or one request (remote); the schema is then compared with 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from d1check.config import Config, Family
 from d1check.discovery import Migration, discover
 from d1check.engine import D1Database
 from d1check.errors import ConfigError, GateRefused, MigrationFileError, SQLError
-from d1check.fleet import locked
+from d1check.fleet import journaled, locked
 from d1check.journal import new_run_id
 from d1check.lease import guard_sql
 from d1check.live import applied_migrations, remote_schema
@@ -148,13 +149,21 @@ def _db_id(client: D1Client, target: Target) -> str:
     return target.database_id or client.database_id(target.database_name)
 
 
-def rollback_remote(client: D1Client, target: Target, plan: RollbackPlan, *, by: str) -> RolledBack:
+def rollback_remote(
+    client: D1Client,
+    target: Target,
+    plan: RollbackPlan,
+    *,
+    by: str,
+    runs_dir: Path | None = None,
+) -> RolledBack:
     """Take a bookmark, then send the rollback with its records in one request, and verify."""
     assert plan.migration.rollback is not None
     db_id = _db_id(client, target)
     style = TrackingStyle(target.tracking_table)
     ctx = RunContext(new_run_id(), by, None)
-    with locked(client, target, db_id, ctx) as held:
+    journal = journaled(runs_dir, ctx.run_id, "rollback", target) if runs_dir else nullcontext()
+    with journal, locked(client, target, db_id, ctx) as held:
         m = plan.migration
         if tuple(held.live.applied) != (*plan.applied, tracking_name(m.name, m.file_name, style)):
             raise GateRefused(
