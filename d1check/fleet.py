@@ -19,14 +19,40 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import httpx
 
+from d1check import plan as plan_module
 from d1check.config import Config
 from d1check.discovery import Migration, MigrationSet, discover
 from d1check.errors import ConfigError, D1CheckError, LockHeld, RemoteError
-from d1check.gate import (
+from d1check.interrupts import Interrupted, Interrupts
+from d1check.journal import (
+    BOOKMARKED,
+    FAILED,
+    IN_FLIGHT,
+    MIGRATED,
+    REFUSED,
+    SENDING,
+    SKIPPED,
+    STARTED,
+    UP_TO_DATE,
+    Journal,
+    RunRecord,
+    new_run_id,
+)
+from d1check.lease import (
+    HOLDER_SQL,
+    Leases,
+    guard_sql,
+    lock_held,
+    read_holder,
+    release_sql,
+)
+from d1check.live import SCHEMA_SQL, LiveState, schema_from_rows
+from d1check.plan import (
+    DeployOptions,
     Expected,
     Outcome,
     Plan,
@@ -34,6 +60,7 @@ from d1check.gate import (
     Write,
     account_for,
     confirm,
+    git_commit,
     migration_request,
     owner,
     plan_from_state,
@@ -42,20 +69,6 @@ from d1check.gate import (
     summary_lines,
     write_reports,
 )
-from d1check.journal import (
-    FAILED,
-    IN_FLIGHT,
-    MIGRATED,
-    REFUSED,
-    RUNS_DIR,
-    SENDING,
-    SKIPPED,
-    UP_TO_DATE,
-    Journal,
-    RunRecord,
-    new_run_id,
-)
-from d1check.live import SCHEMA_SQL, LiveState, schema_from_rows
 from d1check.remote import (
     AmbiguousWrite,
     D1Client,
@@ -65,55 +78,25 @@ from d1check.remote import (
     parse_budget,
 )
 from d1check.schema import Schema, diff_schemas
+from d1check.statements import split_statements
 from d1check.targets import Target, resolve_targets
 from d1check.tracking import (
     AUDIT_DDL,
     AUDIT_TABLE,
     LOCK_DDL,
     LOCK_SECONDS,
-    LOCK_TABLE,
     LOCK_TAKE,
     TrackingStyle,
-    quote,
     tracking_name,
     version_label,
 )
+from d1check.writes import send_batch, send_sql
 
-if TYPE_CHECKING:
-    from d1check.session import GateOptions
-
+FleetOptions = plan_module.FleetOptions  # where `d1check.session` and callers find it
 MAX_REQUEST_BYTES = 900_000
 SEND_ATTEMPTS = 5
 REQUESTS_PER_CLIENT = 4
 FRESH_READ_REQUESTS = 1  # no tracking tables yet: the read batch fails, the schema is read alone
-
-
-@dataclass(frozen=True)
-class FleetOptions:
-    """How a fleet rollout runs (the pytest options `--concurrency`, `--canary`, ...)."""
-
-    concurrency: int = 8
-    canary: int = 1
-    max_failures: int = 3
-    resume: str | None = None
-    lock_wait: float = 0.0
-    runs_dir: Path | None = None
-    progress: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise ConfigError(f"--concurrency {self.concurrency}: must be at least 1 (default 8)")
-        if self.canary < 0 or self.max_failures < 1:
-            raise ConfigError(
-                f"--canary {self.canary} / --max-failures {self.max_failures}: the canary count "
-                "must be 0 or more and the failure limit 1 or more (defaults 1 and 3)"
-            )
-        if self.progress not in ("auto", "rich", "plain", "none"):
-            raise ConfigError(f"progress {self.progress!r}: use auto, rich, plain or none")
-
-    def journal_dir(self, root: Path) -> Path:
-        """Where run journals live: `runs_dir`, else `<root>/.d1check/runs`."""
-        return self.runs_dir if self.runs_dir is not None else root / RUNS_DIR
 
 
 @dataclass(frozen=True)
@@ -285,22 +268,41 @@ def _schema(rows: list[dict[str, object]], table: str) -> Schema:
     return schema
 
 
-_READING = "reading the tracking table, the checksums and the schema"
+def answered(
+    results: list[QueryResult], count: int, what: str, *, write: bool = False
+) -> list[QueryResult]:
+    """`results` when D1 answered (at least) `count` statements; otherwise a RemoteError naming
+    the request, what was expected and what came — an AmbiguousWrite for a write, whose
+    statements may have run."""
+    if len(results) >= count:
+        return results
+    message = (
+        f"D1 answered {what} with {len(results)} result(s) where {count} were expected "
+        "(an answer cut short)"
+    )
+    if write:
+        raise AmbiguousWrite(message + "; the write may or may not have been applied")
+    raise RemoteError(message + "; run again")
 
 
 def read_snapshot(client: D1Client, db_id: str, style: TrackingStyle) -> Snapshot:
     """Read-only: tracking, audit checksums and schema, in one request when the tables exist."""
+    what = f"the read of database {db_id}"
     try:
-        found = client.batch(db_id, _read_statements(style), write=False, purpose=_READING)
-        return Snapshot(_live(found, style))
+        results = client.batch(db_id, _read_statements(style), write=False, purpose=what)
+        return Snapshot(_live(answered(results, 3, what), style))
     except RemoteError as error:
         if "no such table" not in str(error):
             raise
-    rows = client.query(db_id, SCHEMA_SQL, write=False, purpose="reading the schema")[0].results
+    rows = answered(client.query(db_id, SCHEMA_SQL, write=False, purpose=what), 1, what)[0].results
     tables = {str(r["name"]) for r in rows if r["type"] == "table"}
     reads = _read_statements(style)
     wanted = [reads[i] for i, name in enumerate((style.table, AUDIT_TABLE)) if name in tables]
-    found = client.batch(db_id, wanted, write=False, purpose=_READING) if wanted else []
+    found = (
+        answered(client.batch(db_id, wanted, write=False, purpose=what), len(wanted), what)
+        if wanted
+        else []
+    )
     empty = QueryResult([], True)
     results = [found.pop(0) if name in tables else empty for name in (style.table, AUDIT_TABLE)]
     return Snapshot(_live([*results, QueryResult(rows, True)], style))
@@ -318,16 +320,17 @@ def lock_and_read(
         (LOCK_TAKE, params),
         (style.create_sql(), None),
         (AUDIT_DDL, None),
-        (f'SELECT owner, run_id, expires_at FROM "{LOCK_TABLE}"', None),
+        (HOLDER_SQL, None),
         *_read_statements(style),
     ]
     for attempt in range(1, SEND_ATTEMPTS + 1):
         try:
-            results = client.batch(
-                db_id,
-                statements,
+            what = f"the lock request to database {db_id}"
+            results = answered(
+                send_batch(client, db_id, statements, purpose=what),
+                len(statements),
+                what,
                 write=True,
-                purpose="taking the deploy lock and reading the database",
             )
             break
         except AmbiguousWrite:
@@ -337,17 +340,35 @@ def lock_and_read(
     return Snapshot(_live(results[5:], style), holder)
 
 
-def _lock_held(db: str, holder: Mapping[str, object]) -> LockHeld:
-    until = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(str(holder.get("expires_at", 0)))))
-    return LockHeld(
-        f"{db} is locked by {holder.get('owner')} (run {holder.get('run_id')}) until {until} "
-        "UTC; fix: wait for that run to finish (a lock left by a killed run expires by itself)"
-    )
+@contextmanager
+def journaled(runs_dir: Path, run_id: str, what: str, target: Target) -> Iterator[Journal]:
+    """The journal of a one-database change other than a rollout (`what`: `rollback`,
+    `restore`): started, then done or failed with the error."""
+    with Journal.create(runs_dir, run_id, f"{what} {target.name}", [target.name]) as journal:
+        journal.write(target.name, STARTED)
+        try:
+            yield journal
+        except BaseException as error:
+            journal.write(target.name, FAILED, error=f"{type(error).__name__}: {error}")
+            raise
+        journal.write(target.name, MIGRATED)
 
 
-def release_sql(run_id: str) -> str:
-    """The statement that gives our lock back."""
-    return f'DELETE FROM "{LOCK_TABLE}" WHERE run_id = {quote(run_id)};'
+@contextmanager
+def locked(client: D1Client, target: Target, db_id: str, ctx: RunContext) -> Iterator[Snapshot]:
+    """Hold the deploy lock of one database for the block (as a renewed lease), with what the
+    database holds once it is ours; LockHeld when another run holds it. `d1check rollback` and
+    `d1check restore` change a database under it, as a rollout does."""
+    leases = Leases(ctx.run_id, lambda _t: client)
+    leases.hold(target, db_id)
+    try:
+        snapshot = lock_and_read(client, db_id, TrackingStyle(target.tracking_table), ctx)
+        if snapshot.holder.get("run_id") != ctx.run_id:
+            leases.drop(db_id)
+            raise lock_held(target.name, snapshot.holder)
+        yield snapshot
+    finally:
+        leases.release_all()
 
 
 # --- one client ----------------------------------------------------------------------------
@@ -403,13 +424,22 @@ class Rollout:
     journal: Journal
     options: FleetOptions
     staged: Mapping[str, set[str]] = field(default_factory=dict)
+    backup_dir: Path | None = None
+    leases: Leases | None = None
+    interrupts: Interrupts | None = None
+
+    def lease(self) -> Leases:
+        """The run's leases (`rollout` always sets them)."""
+        assert self.leases is not None, "rollout() sets the leases"
+        return self.leases
 
 
 class _Failed(Exception):
-    def __init__(self, migration: str, error: D1CheckError) -> None:
+    def __init__(self, migration: str, error: D1CheckError, *, final: bool = False) -> None:
         super().__init__(str(error))
         self.migration = migration
         self.error = error
+        self.final = final  # nothing more may be sent (the lock is lost)
 
 
 def migrate_client(job: Job, run: Rollout) -> Outcome:
@@ -442,6 +472,8 @@ def _migrate(job: Job, run: Rollout, outcome: Outcome) -> None:
     style = TrackingStyle(job.target.tracking_table)
     first = _plan(job, run, read_snapshot(client, job.db_id, style).live)
     outcome.from_version = outcome.to_version = version_label(first.applied)
+    if first.drift:
+        _refuse_if_a_run_is_at_work(client, job, run)
     if first.refusal or not first.pending:
         outcome.status, outcome.error = (
             ("refused", first.refusal) if first.refusal else ("up-to-date", "")
@@ -451,7 +483,7 @@ def _migrate(job: Job, run: Rollout, outcome: Outcome) -> None:
     plan = _plan(job, run, snapshot.live)
     outcome.from_version = outcome.to_version = version_label(plan.applied)
     if plan.refusal or not plan.pending:
-        _release(client, job.db_id, run.ctx.run_id)
+        _release(client, job, run)
         outcome.status, outcome.error = (
             ("refused", plan.refusal)
             if plan.refusal
@@ -462,29 +494,57 @@ def _migrate(job: Job, run: Rollout, outcome: Outcome) -> None:
         )
         return
     outcome.bookmark = job.bookmark or client.bookmark(job.db_id)
+    run.journal.write(job.target.name, BOOKMARKED, bookmark=outcome.bookmark)
     try:
+        if run.backup_dir is not None:
+            _backup(client, job, run.backup_dir)
         live = _apply(client, job, plan, run, outcome)
     except BaseException:
-        _release(client, job.db_id, run.ctx.run_id)
+        _release(client, job, run)
         raise
+    run.lease().drop(job.db_id)  # the last apply request gave the lock back
     _verify(job, plan, live)
     outcome.status = "applied"
+
+
+def _refuse_if_a_run_is_at_work(client: D1Client, job: Job, run: Rollout) -> None:
+    """A schema that differs while another d1check run holds the lock (or has just let it go)
+    is that run's work, not a change by hand: skip the database with that reason."""
+    holder = read_holder(client, job.db_id)
+    if holder is None or holder.run_id == run.ctx.run_id:
+        return
+    if holder.live() or holder.until > time.time() - LOCK_SECONDS:
+        raise LockHeld(
+            f"{job.target.name}: its schema is not the expected one while {holder.describe()} "
+            "holds its deploy lock: that run is changing it; run again once it has finished"
+        )
+
+
+def _backup(client: D1Client, job: Job, backup_dir: Path) -> None:
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = backup_dir / f"{job.target.name.replace(':', '_')}-{stamp}.sql"
+    path.write_text(client.export(job.db_id, no_data=False), encoding="utf-8")
 
 
 def _locked_snapshot(client: D1Client, job: Job, run: Rollout, style: TrackingStyle) -> Snapshot:
     deadline = time.monotonic() + run.options.lock_wait
     while True:
+        run.lease().hold(job.target, job.db_id)  # an ambiguous answer may have taken it
         snapshot = lock_and_read(client, job.db_id, style, run.ctx)
         if snapshot.holder.get("run_id") == run.ctx.run_id:
             return snapshot
+        run.lease().drop(job.db_id)
         if time.monotonic() >= deadline:
-            raise _lock_held(job.target.name, snapshot.holder)
+            raise lock_held(job.target.name, snapshot.holder)
         time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
 
 
-def _release(client: D1Client, db_id: str, run_id: str) -> None:
+def _release(client: D1Client, job: Job, run: Rollout) -> None:
+    """Give the lock back now; when that fails, the run's end tries again."""
     with suppress(RemoteError):
-        client.query(db_id, release_sql(run_id), write=True)
+        send_sql(client, job.db_id, release_sql(run.ctx.run_id))
+        run.lease().drop(job.db_id)
 
 
 def _apply(client: D1Client, job: Job, plan: Plan, run: Rollout, outcome: Outcome) -> LiveState:
@@ -516,11 +576,12 @@ def _send_chunk(
     ]
     tracking, _, schema = (sql for sql, _ in _read_statements(style))
     tail = [release_sql(run.ctx.run_id)] if last else []
-    sql = "\n".join([*parts, *tail, tracking + ";", schema + ";"])
+    guard = guard_sql(run.ctx.run_id)
+    sql = "\n".join([guard, *parts, *tail, tracking + ";", schema + ";"])
     try:
-        live = _send_once(client, job, chunk, sql, style)
-    except _Failed:
-        if len(chunk) == 1:
+        live = _send_once(client, job, chunk, sql, style, run.ctx.run_id)
+    except _Failed as failed:
+        if len(chunk) == 1 or failed.final:
             raise
         for single in chunk[:-1]:
             _send_chunk(client, job, plan, [single], run, outcome, last=False)
@@ -530,29 +591,55 @@ def _send_chunk(
     return live
 
 
+def read_back(client: D1Client, db_id: str, style: TrackingStyle) -> Snapshot:
+    """After an ambiguous answer, before anything else: the tracking rows, audit checksums,
+    schema and lock row, in one read-only request."""
+    statements = [*_read_statements(style), (HOLDER_SQL, None)]
+    what = f"the read-back of database {db_id}"
+    results = answered(client.batch(db_id, statements, write=False, purpose=what), 4, what)
+    holder = results[3].results[0] if results[3].results else {}
+    return Snapshot(_live(results[:3], style), holder)
+
+
 def _send_once(
     client: D1Client,
     job: Job,
     chunk: list[Migration],
     sql: str,
     style: TrackingStyle,
+    run_id: str,
 ) -> LiveState:
     names = [_tracking(m, style) for m in chunk]
+    count = len(split_statements(sql))
     for _ in range(SEND_ATTEMPTS):
         try:
-            purpose = f"{job.target.name}: applying {', '.join(m.name for m in chunk)}"
-            results = client.query(job.db_id, sql, write=True, purpose=purpose)
+            what = f"the apply request of {', '.join(m.name for m in chunk)} to {job.target.name}"
+            results = answered(
+                send_sql(client, job.db_id, sql, purpose=what), count, what, write=True
+            )
             return _live([results[-2], QueryResult([], True), results[-1]], style)
         except AmbiguousWrite:
-            live = read_snapshot(client, job.db_id, style).live
-            if all(n in live.applied for n in names):
-                return live
+            back = read_back(client, job.db_id, style)
+            if all(n in back.live.applied for n in names):
+                return back.live
+            if back.holder.get("run_id") != run_id:
+                raise _lock_lost(job, chunk, back) from None
         except RemoteError as error:
+            if "integer overflow" in str(error):  # the guard: is the lock still ours?
+                back = read_back(client, job.db_id, style)
+                if back.holder.get("run_id") != run_id:
+                    raise _lock_lost(job, chunk, back) from None
             raise _Failed(chunk[0].name if len(chunk) == 1 else "", error) from None
     raise _Failed(
         chunk[0].name,
         RemoteError(f"{job.target.name}: {chunk[0].name} could not be sent; nothing of it landed"),
     )
+
+
+def _lock_lost(job: Job, chunk: list[Migration], back: Snapshot) -> _Failed:
+    """This run's lock is gone (its lease ran out and another run took it, or it was cleared):
+    send nothing more to this database."""
+    return _Failed(chunk[0].name, lock_held(job.target.name, back.holder), final=True)
 
 
 def _tracking(migration: Migration, style: TrackingStyle) -> str:
@@ -602,7 +689,12 @@ def state_of(outcome: Outcome) -> str:
 
 def rollout(jobs: Sequence[Job], run: Rollout, progress: Progress | None = None) -> list[Outcome]:
     """Migrate every job: the canaries first, then the rest `concurrency` at a time."""
+    if run.leases is None:
+        run = replace(run, leases=Leases(run.ctx.run_id, run.client_for))
+    leases = run.lease()
     shared = _Shared(run.options.max_failures)
+    if run.interrupts is not None:
+        run.interrupts.on_first(shared.stop)
     bar = progress or NoProgress()
     outcomes: dict[str, Outcome] = {}
     canaries, rest = list(jobs[: run.options.canary]), list(jobs[run.options.canary :])
@@ -618,6 +710,7 @@ def rollout(jobs: Sequence[Job], run: Rollout, progress: Progress | None = None)
                 ):
                     shared.stop("not started: the canary failed")
     finally:
+        leases.release_all()
         bar.stop()
     return [outcomes[j.target.name] for j in jobs]
 
@@ -780,7 +873,7 @@ def run_fleet(
     config: Config,
     target: str,
     targets: Sequence[Target],
-    options: GateOptions,
+    options: DeployOptions,
     fleet: FleetOptions,
     write: Write,
 ) -> bool:
@@ -795,19 +888,45 @@ def run_fleet(
             return _dry_run(jobs, client_for, fleet, write)
         if not confirm([j.target for j in jobs], options, write):
             return False
-        outcomes = _run_journaled(config, target, jobs, client_for, options, fleet, write)
+        interrupts = Interrupts()
+        with interrupts.installed():
+            run_id, outcomes = _run_journaled(
+                config, target, jobs, client_for, options, fleet, write, interrupts
+            )
     finally:
         for client in clients.values():
             client.close()
     report_fleet(outcomes, options, write)
+    if interrupts.interrupted:
+        write_interrupted(outcomes, target, run_id, write)
+        raise Interrupted(f"the deploy to {target} was interrupted; resume with --resume {run_id}")
     return all(state_of(o) == "migrated" for o in outcomes)
 
 
+def write_interrupted(outcomes: Sequence[Outcome], target: str, run_id: str, write: Write) -> None:
+    """What an interrupted run did, what is left, and how to resume it."""
+    left = [o.target for o in outcomes if o.status == "skipped"]
+    done = len(outcomes) - len(left)
+    write(
+        f"d1check: interrupted: {done} database(s) done, {len(left)} not started"
+        + (f" ({', '.join(left[:5])}{', …' if len(left) > 5 else ''})" if left else "")
+    )
+    write(
+        f"d1check: resume with: pytest --apply={target} --resume {run_id} "
+        f"(or: d1check apply {target} --resume {run_id})"
+    )
+
+
 def account_clients(
-    config: Config, api_budget: str, concurrency: int
+    config: Config,
+    api_budget: str,
+    concurrency: int,
+    *,
+    budget: RequestBudget | None = None,
 ) -> tuple[Callable[[Target], D1Client], dict[str | None, D1Client]]:
-    """One client per account, made on first need, all under one budget; close them after."""
-    budget = fleet_budget(parse_budget(api_budget))
+    """One client per account, made on first need, all under one budget (`budget`, shared with
+    other work of the command, else one made from `api_budget`); close them after."""
+    budget = budget if budget is not None else fleet_budget(parse_budget(api_budget))
     clients: dict[str | None, D1Client] = {}
     lock = threading.Lock()
 
@@ -825,10 +944,15 @@ def account_clients(
 
 
 def drift_report_for(
-    config: Config, target: str, *, api_budget: str = "1200/300", concurrency: int = 8
+    config: Config,
+    target: str,
+    *,
+    api_budget: str = "1200/300",
+    concurrency: int = 8,
+    budget: RequestBudget | None = None,
 ) -> DriftReport:
     """`fleet_drift_report` for a target name of the configuration (what `status` shows)."""
-    client_for, clients = account_clients(config, api_budget, concurrency)
+    client_for, clients = account_clients(config, api_budget, concurrency, budget=budget)
     try:
         jobs = make_jobs(config, resolve_targets(config, target).targets, client_for)
         return fleet_drift_report(jobs, client_for, concurrency=concurrency)
@@ -872,12 +996,11 @@ def _run_journaled(
     target: str,
     jobs: list[Job],
     client_for: Callable[[Target], D1Client],
-    options: GateOptions,
+    options: DeployOptions,
     fleet: FleetOptions,
     write: Write,
-) -> list[Outcome]:
-    from d1check.session import git_commit
-
+    interrupts: Interrupts | None = None,
+) -> tuple[str, list[Outcome]]:
     run_id = fleet.resume or new_run_id()
     names = [j.target.name for j in jobs]
     runs_dir = fleet.journal_dir(config.root)
@@ -891,10 +1014,12 @@ def _run_journaled(
         production = any(j.target.environment == "production" for j in todo)
         staged = staged_names(config, client_for) if production else {}
         ctx = RunContext(run_id, owner(), git_commit(config.root))
-        run = Rollout(client_for, ctx, journal, fleet, staged)
+        run = Rollout(
+            client_for, ctx, journal, fleet, staged, options.backup_dir, interrupts=interrupts
+        )
         outcomes = done + rollout(todo, run, make_progress(fleet.progress, write))
     order = {name: i for i, name in enumerate(names)}
-    return sorted(outcomes, key=lambda o: order.get(o.target, len(order)))
+    return run_id, sorted(outcomes, key=lambda o: order.get(o.target, len(order)))
 
 
 def _dry_run(
@@ -914,17 +1039,30 @@ def _dry_run(
             f"d1check: dry run: {p.target.name} ({p.target.database_name}) at "
             f"{version_label(p.applied)}: {line}"
         )
+        if len(plans) == 1:
+            _show_sql(p, write)
     return not any(p.refusal for p in plans)
 
 
-def report_fleet(outcomes: Sequence[Outcome], options: GateOptions, write: Write) -> None:
+def _show_sql(plan: Plan, write: Write) -> None:
+    for migration in plan.pending:
+        write(f"  would apply {migration.name}:")
+        for statement in migration.file.statements:
+            write("    " + statement.sql.replace("\n", "\n    "))
+
+
+def report_fleet(outcomes: Sequence[Outcome], options: DeployOptions, write: Write) -> None:
     """Summary table, failures, restore plan, tally; JSON report and step summary if asked."""
     for line in summary_lines(outcomes):
         write(line)
     for o in outcomes:
+        if o.status == "applied":
+            write(f"d1check: {o.target}: applied {', '.join(o.applied) or o.to_version}")
         if o.status in ("failed", "refused") or (o.status == "skipped" and o.error):
             where = f" at {o.failed_at}" if o.failed_at else ""
             write(f"d1check: {o.target} {o.status}{where}: {o.error}")
+        if o.status == "failed" and o.bookmark and len(outcomes) == 1:
+            write(f"  restore with: d1check restore {o.target} --bookmark {o.bookmark}")
     for line in restore_plan(outcomes):
         write(line)
     write(f"d1check: fleet: {tally(outcomes)}")

@@ -18,6 +18,8 @@ from d1check.engine import engine_description
 from d1check.errors import D1CheckError
 from d1check.fixtures import d1_db, d1_migrator
 from d1check.gate import require_credentials
+from d1check.interrupts import Interrupted
+from d1check.remote import check_token_env
 from d1check.targets import resolve_targets, target_names
 from d1check.testing import d1_emulator
 
@@ -159,6 +161,7 @@ def _check_gate_options(config: pytest.Config, state: d1session.Session) -> None
     try:
         config.stash[_GATE_OPTIONS] = d1session.GateOptions.from_pytest(config)
         if target != "local":
+            check_token_env()
             require_credentials(state.config, resolve_targets(state.config, target).targets)
     except D1CheckError as error:
         raise pytest.UsageError(f"d1check: --apply={target}: {error}") from error
@@ -420,16 +423,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     lines: list[str] = []
     config.stash[_GATE_LINES] = lines
     nothing_ran = exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
-    outcome = d1session.run_gate(
-        state,
-        target=target,
-        suite_passed=(exitstatus == pytest.ExitCode.OK or nothing_ran) and not session.testsfailed,
-        failed_count=session.testsfailed,
-        options=config.stash[_GATE_OPTIONS],
-        write=lines.append,
-        ran=config.stash[_RAN].ids,
-        rootdir=config.rootpath,
-    )
+    try:
+        outcome = d1session.run_gate(
+            state,
+            target=target,
+            suite_passed=(exitstatus == pytest.ExitCode.OK or nothing_ran)
+            and not session.testsfailed,
+            failed_count=session.testsfailed,
+            options=config.stash[_GATE_OPTIONS],
+            write=lines.append,
+            ran=config.stash[_RAN].ids,
+            rootdir=config.rootpath,
+        )
+    except Interrupted:
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
+        return
     if not outcome:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     elif nothing_ran:

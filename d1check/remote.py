@@ -6,6 +6,7 @@ Requests are described by `ApiRequest` values and answers read by pure functions
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import ipaddress
 import json
@@ -18,6 +19,7 @@ import time
 import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -173,11 +175,25 @@ def resolve_api_base(api_base: str | None = None) -> str:
 # --- the request budget ----------------------------------------------------------------------
 
 
-class RequestBudget:
-    """At most `requests` requests in any sliding window of `seconds` seconds (thread-safe).
+def default_margin(seconds: float) -> float:
+    """The safety margin a budget adds to its window: 2 % of it, at least 0.1 s (6 s for the
+    default 1200/300) — for the server's clock running apart from ours and its window edges."""
+    return max(0.1, 0.02 * seconds)
 
-    Share one budget between clients to hold a whole run to the account's API limit; `pause`
-    stops every sharer (after a 429, for its Retry-After).
+
+class RequestBudget:
+    """At most `requests` requests in any window of `seconds` seconds of the server's clock
+    (thread-safe), by construction.
+
+    A request holds a slot from the moment it is sent (`acquire`) until its answer is back
+    (`release`), and then counts for `seconds + margin` after that completion. The server counts
+    a request when it arrives, some time between those two moments, so in any window of the
+    server's clock no more than `requests` requests can arrive: when the last of them was sent,
+    every other one was either in flight or completed less than a window before, and all of those
+    held slots. The margin (`default_margin`) absorbs clock drift between us and the server.
+    Share one budget between clients to hold a whole run to the account's API limit; every
+    attempt, retries and 429s included, takes a slot; `pause` stops every sharer (after a 429,
+    for its Retry-After).
     """
 
     def __init__(
@@ -185,6 +201,7 @@ class RequestBudget:
         requests: int,
         seconds: float,
         *,
+        margin: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -192,26 +209,44 @@ class RequestBudget:
             raise ConfigError(f"request budget {requests}/{seconds}: both must be positive")
         self.requests = requests
         self.seconds = seconds
+        self.margin = default_margin(seconds) if margin is None else margin
         self._clock = clock
         self._sleep = sleep
-        self._sent: deque[float] = deque()
+        self._done: deque[float] = deque()
+        self._in_flight = 0
         self._paused_until = 0.0
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"RequestBudget({self.requests}/{self.seconds:g})"
+        return f"RequestBudget({self.requests}/{self.seconds:g}, margin {self.margin:g}s)"
 
     def acquire(self) -> float:
-        """Wait until one more request fits, record it, and return the seconds waited."""
+        """Wait until one more request fits, hold its slot, and return the seconds waited;
+        `release` when its answer is back."""
         waited = 0.0
         while True:
             with self._lock:
                 wait = self._wait_needed(self._clock())
                 if wait <= 0:
-                    self._sent.append(self._clock())
+                    self._in_flight += 1
                     return waited
             self._sleep(wait)
             waited += wait
+
+    def release(self) -> None:
+        """The answer of a held request is back: it counts for one window from now."""
+        with self._lock:
+            self._in_flight -= 1
+            self._done.append(self._clock())
+
+    @contextmanager
+    def slot(self) -> Iterator[float]:
+        """Hold a slot while the request is out (yields the seconds waited for it)."""
+        waited = self.acquire()
+        try:
+            yield waited
+        finally:
+            self.release()
 
     def pause(self, seconds: float) -> None:
         """Hold every request back for `seconds` from now."""
@@ -220,24 +255,28 @@ class RequestBudget:
 
     def eta(self, count: int) -> float:
         """Seconds before the last of `count` requests may start, from an idle budget."""
-        return 0.0 if count <= 0 else ((count - 1) // self.requests) * self.seconds
+        return 0.0 if count <= 0 else ((count - 1) // self.requests) * (self.seconds + self.margin)
 
     def sent_in_window(self) -> int:
-        """How many requests the current window holds."""
+        """How many requests count now: those out and those answered within the window."""
         with self._lock:
             self._expire(self._clock())
-            return len(self._sent)
+            return self._in_flight + len(self._done)
 
     def _wait_needed(self, now: float) -> float:
         self._expire(now)
         wait = self._paused_until - now
-        if len(self._sent) >= self.requests:
-            wait = max(wait, self._sent[0] + self.seconds - now)
+        if self._in_flight + len(self._done) >= self.requests:
+            frees = self._done[0] + self.seconds + self.margin - now if self._done else 0.0
+            wait = max(wait, frees, _POLL)
         return wait
 
     def _expire(self, now: float) -> None:
-        while self._sent and self._sent[0] <= now - self.seconds:
-            self._sent.popleft()
+        while self._done and self._done[0] <= now - self.seconds - self.margin:
+            self._done.popleft()
+
+
+_POLL = 0.01
 
 
 def parse_budget(text: str) -> RequestBudget | None:
@@ -257,12 +296,51 @@ def parse_budget(text: str) -> RequestBudget | None:
 # --- pure request and response handling ----------------------------------------------------
 
 
+def clean_token(token: str) -> str:
+    """The API token without surrounding whitespace (as other Cloudflare clients read it).
+
+    ConfigError, naming neither the token nor the character, when what is left holds a control
+    or non-ASCII character: such a token cannot be sent in an HTTP header.
+    """
+    value = token.strip()
+    for position, char in enumerate(value, 1):
+        if not " " <= char <= "~":
+            kind = "a non-ASCII character" if ord(char) > 127 else "a control character"
+            raise ConfigError(
+                f"{TOKEN_ENV} holds {kind} at position {position} of {len(value)}: an API token "
+                "is printable ASCII; copy the token again from the Cloudflare dashboard and "
+                "set it without it"
+            )
+    return value
+
+
+def check_token_env() -> None:
+    """ConfigError when `CLOUDFLARE_API_TOKEN` is set to something that cannot be a token
+    (checked before any work, so a bad token is a usage error, not a failure halfway)."""
+    clean_token(os.environ.get(TOKEN_ENV, ""))
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every way an exception or a log line may print `secret`: raw, stripped, URL-encoded,
+    escaped as in a str or bytes repr, and as JSON."""
+    forms: set[str] = set()
+    for value in {secret, secret.strip()}:
+        forms |= {
+            value,
+            urllib.parse.quote(value, safe=""),
+            urllib.parse.quote_plus(value),
+            repr(value)[1:-1],
+            json.dumps(value)[1:-1],
+            repr(value.encode("utf-8", "backslashreplace"))[2:-1],
+        }
+    return {f for f in forms if len(f) >= 4 or f == secret.strip()} - {""}
+
+
 class Redactor:
-    """Removes a secret (and its URL-encoded form) from any text."""
+    """Removes a secret, in every form `secret_forms` knows, from any text."""
 
     def __init__(self, secret: str) -> None:
-        forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
-        self._forms = sorted((f for f in forms if f), key=len, reverse=True)
+        self._forms = sorted(secret_forms(secret), key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for form in self._forms:
@@ -369,7 +447,11 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 def parse_envelope(
     req: ApiRequest, status: int, headers: Mapping[str, str], content: bytes, redact: Redactor
 ) -> object:
-    """The `result` of a successful answer; otherwise raise a `Failure`-bearing exception."""
+    """The `result` of a successful answer; otherwise raise a `Failure`-bearing exception.
+
+    A 2xx answer that is not a successful envelope (cut short, not JSON, empty, `success: false`
+    without errors) is treated as a 5xx: a read is retried, a write is ambiguous.
+    """
     try:
         data = json.loads(content)
     except ValueError:
@@ -386,7 +468,7 @@ def parse_envelope(
     kind: FailureKind | None = None
     if status == 429:
         kind = "rate_limited"
-    elif status >= 500:
+    elif status >= 500 or 200 <= status < 300:
         kind = "server"
         error_type = AmbiguousWrite if req.write else RemoteError
     if error_type is AmbiguousWrite:
@@ -500,14 +582,14 @@ def credentials(account_id: str | None = None) -> tuple[str, str]:
     """The account id (`account_id`, else `CLOUDFLARE_ACCOUNT_ID`) and `CLOUDFLARE_API_TOKEN`;
     ConfigError naming the one that is missing."""
     account = account_id or os.environ.get(ACCOUNT_ENV, "")
-    token = os.environ.get(TOKEN_ENV, "")
+    raw = os.environ.get(TOKEN_ENV, "")
     if not account:
         raise ConfigError(
             f"{ACCOUNT_ENV} is not set: export it (or set account_id in the wrangler config)"
         )
-    if not token:
+    if not clean_token(raw):
         raise ConfigError(f"{TOKEN_ENV} is not set: export a token with D1 edit permission")
-    return account, token
+    return account, raw
 
 
 # --- the sync client -----------------------------------------------------------------------
@@ -538,6 +620,8 @@ class D1Client:
     ) -> None:
         if not account_id:
             raise ConfigError(f"no Cloudflare account id; set {ACCOUNT_ENV}")
+        self._redact = Redactor(token)
+        token = clean_token(token)
         if not token:
             raise ConfigError(f"no Cloudflare API token; set {TOKEN_ENV}")
         self.api_base = resolve_api_base(api_base)
@@ -546,7 +630,6 @@ class D1Client:
         self.retry = retry
         self.requests_sent = 0
         self._token = token
-        self._redact = Redactor(token)
         self._build = RequestBuilder(account_id)
         self._sleep = sleep
         self._rng = rng
@@ -713,19 +796,18 @@ class D1Client:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(self, req: ApiRequest) -> object:
-        if self.budget is not None:
-            self.budget.acquire()
-        self.requests_sent += 1
-        try:
-            response = self._http.request(
-                req.method,
-                self._url(req.path),
-                params=req.params or None,
-                json=req.body,
-                headers=self._auth,
-            )
-        except httpx.HTTPError as exc:
-            raise _Retryable(classify_exception(req, exc, self._redact)) from None
+        with self.budget.slot() if self.budget is not None else contextlib.nullcontext(0.0):
+            self.requests_sent += 1
+            try:
+                response = self._http.request(
+                    req.method,
+                    self._url(req.path),
+                    params=req.params or None,
+                    json=req.body,
+                    headers=self._auth,
+                )
+            except httpx.HTTPError as exc:
+                raise _Retryable(classify_exception(req, exc, self._redact)) from None
         return parse_envelope(
             req, response.status_code, response.headers, response.content, self._redact
         )

@@ -16,10 +16,10 @@ from d1check.discovery import MigrationSet, discover
 from d1check.engine import D1Database
 from d1check.errors import ConfigError, D1CheckError, GateRefused, MigrationFileError, RemoteError
 from d1check.export import read_export
-from d1check.gate import Expected, make_client, plan_target
+from d1check.gate import Expected, plan_target
 from d1check.live import remote_schema
 from d1check.local import applied_names, local_database_path, pending_migrations
-from d1check.remote import D1Client
+from d1check.remote import DEFAULT_BUDGET, D1Client, RequestBudget, parse_budget
 from d1check.schema import Difference, Schema, diff_schemas, format_diff, read_schema
 from d1check.targets import Target, resolve_targets, target_names
 from d1check.tracking import AUDIT_TABLE, EMPTY_VERSION, TrackingStyle, version_label
@@ -35,6 +35,7 @@ __all__ = [
     "load_source",
     "project_status",
     "remote_target",
+    "remote_targets",
 ]
 
 ClientFactory = Callable[[Target], D1Client]
@@ -91,11 +92,18 @@ class ProjectStatus:
     resolved: tuple[ResolvedName, ...]
 
 
-def default_client_factory(config: Config) -> ClientFactory:
-    """D1 clients from the environment (CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID)."""
-    from d1check.session import GateOptions
+def default_client_factory(
+    config: Config, budget: RequestBudget | str | None = DEFAULT_BUDGET
+) -> ClientFactory:
+    """D1 clients from the environment (CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID), all under
+    one API budget (`budget`, or the `N/S` text of one; None for no budget)."""
+    shared = parse_budget(budget) if isinstance(budget, str) else budget
 
-    return lambda target: make_client(config, target, GateOptions())
+    def client_for(target: Target) -> D1Client:
+        account = target.account_id or (config.wrangler.account_id if config.wrangler else None)
+        return D1Client.from_env(account_id=account, budget=shared)
+
+    return client_for
 
 
 # --- status --------------------------------------------------------------------------------
@@ -122,6 +130,12 @@ def _remote_names(config: Config) -> list[str]:
     names = ["staging", "production", *config.environments]
     names += [n for n in config.environment_names() if n not in names]
     return list(dict.fromkeys(names))
+
+
+def remote_targets(config: Config, family: str | None = None) -> list[Target]:
+    """Every remote database of the project's target names (of `family`, when given), once."""
+    wanted = {family} if family else set(config.families)
+    return _remote_targets(config, wanted)[1]
 
 
 def _remote_targets(config: Config, wanted: set[str]) -> tuple[list[ResolvedName], list[Target]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import random
 import re
@@ -45,10 +46,18 @@ DROP = "drop"
 TIMEOUT = "timeout"
 COMMIT_THEN_ERROR = "commit_then_error"
 COMMIT_THEN_DROP = "commit_then_drop"
+COMMIT_THEN_TRUNCATED = "commit_then_truncated"
+COMMIT_THEN_INVALID = "commit_then_invalid"
+COMMIT_THEN_EMPTY = "commit_then_empty"
+COMMIT_THEN_UNSUCCESSFUL = "commit_then_unsuccessful"
+SHORT_ANSWER = "short_answer"
 SHORT_RESULTS = "short_results"
-FAULT_KINDS = frozenset(
-    {RATE_LIMIT, ERROR, DROP, TIMEOUT, COMMIT_THEN_ERROR, COMMIT_THEN_DROP, SHORT_RESULTS}
+GARBLED = (COMMIT_THEN_TRUNCATED, COMMIT_THEN_INVALID, COMMIT_THEN_EMPTY, COMMIT_THEN_UNSUCCESSFUL)
+AFTER_COMMIT = frozenset(
+    {COMMIT_THEN_ERROR, COMMIT_THEN_DROP, *GARBLED, SHORT_ANSWER, SHORT_RESULTS}
 )
+FAULT_KINDS = frozenset({RATE_LIMIT, ERROR, DROP, TIMEOUT, *AFTER_COMMIT})
+MAX_BODY_BYTES = 1_000_000
 
 
 # --- faults --------------------------------------------------------------------------------
@@ -56,11 +65,16 @@ FAULT_KINDS = frozenset(
 
 @dataclass(frozen=True)
 class Fault:
-    """One injected fault. `match`: a substring of `METHOD /path` the request must contain.
+    """One injected fault. `match`: a substring of `METHOD /path` the request must contain;
+    `body`: a substring its body must contain (as sent, JSON-encoded).
 
     rate_limit: 429 with Retry-After; error: 500 before anything runs; drop: the connection is
     closed without an answer; timeout: no answer for `seconds`, then dropped;
     commit_then_error / commit_then_drop: the request is applied, then answered 500 / dropped;
+    commit_then_truncated / _invalid / _empty / _unsuccessful: the request is applied, then
+    answered 200 with JSON cut short, text that is not JSON, no body, or `success: false`
+    without errors; short_answer: the request runs and its answer lacks the last statement's
+    result.
     short_results: the request is applied and answered with its last `missing` results left out
     (fewer results than statements sent).
     """
@@ -70,6 +84,7 @@ class Fault:
     retry_after: float = 1.0
     seconds: float = 5.0
     missing: int = 1
+    body: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -80,7 +95,7 @@ class Fault:
     @property
     def after_commit(self) -> bool:
         """Whether the request is applied before the fault strikes."""
-        return self.kind in (COMMIT_THEN_ERROR, COMMIT_THEN_DROP, SHORT_RESULTS)
+        return self.kind in AFTER_COMMIT
 
 
 @dataclass
@@ -110,16 +125,48 @@ class Faults:
             self.latency = 0.0
             self.probability = 0.0
 
-    def take(self, request_line: str) -> Fault | None:
-        """The fault for this request (`METHOD /path`), if any."""
+    def take(self, request_line: str, body: bytes = b"") -> Fault | None:
+        """The fault for this request (`METHOD /path`, its body), if any."""
         with self._lock:
             for fault in self.queue:
-                if fault.match in request_line:
+                if fault.match in request_line and fault.body.encode("utf-8") in body:
                     self.queue.remove(fault)
                     return fault
             if self.probability and self._rng.random() < self.probability:
                 return Fault(self._rng.choice(self.random_kinds))
         return None
+
+
+class RateLimit:
+    """Cloudflare's API limit as the server applies it: arrivals counted by the server's clock;
+    the request that makes `requests` + 1 within any `seconds`, and every call for `seconds`
+    after it, answer 429 (the whole account is blocked)."""
+
+    def __init__(self, requests: int, seconds: float) -> None:
+        self.requests = requests
+        self.seconds = seconds
+        self.refused = 0
+        self.admitted = 0
+        self._arrivals: deque[float] = deque()
+        self._blocked_until = 0.0
+        self._lock = threading.Lock()
+
+    def admit(self) -> float | None:
+        """Count one arrival; None when it is served, else the seconds the block still lasts."""
+        with self._lock:
+            now = time.monotonic()
+            self._arrivals.append(now)
+            while self._arrivals[0] <= now - self.seconds:
+                self._arrivals.popleft()
+            if now < self._blocked_until:
+                self.refused += 1
+                return self._blocked_until - now
+            if len(self._arrivals) > self.requests:
+                self._blocked_until = now + self.seconds
+                self.refused += 1
+                return self.seconds
+            self.admitted += 1
+            return None
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -419,7 +466,8 @@ class D1Emulator:
     committed write records a Time Travel state; the newest `keep_bookmarks` per database stay.
     `export_polls`: how many polls answer `active` before an export completes. Bookmark images
     stay in memory up to `memory_bookmarks` bytes, then (and at `stop`) go to files under
-    `directory/.bookmarks`.
+    `directory/.bookmarks`. `rate_limit`: the account's API limit (none by default); bodies over
+    `max_body_bytes` are refused (413) from their Content-Length, before they are read.
     """
 
     def __init__(
@@ -434,6 +482,8 @@ class D1Emulator:
         export_polls: int = 1,
         keep_bookmarks: int = 100,
         memory_bookmarks: int = 64 << 20,
+        rate_limit: RateLimit | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.directory = Path(directory)
         self.token = token
@@ -444,6 +494,8 @@ class D1Emulator:
         self.export_polls = export_polls
         self.keep_bookmarks = keep_bookmarks
         self.memory_bookmarks = memory_bookmarks
+        self.rate_limit = rate_limit
+        self.max_body_bytes = max_body_bytes
         self._held = 0
         self._held_lock = threading.Lock()
         self.requests: Counter[str] = Counter()
@@ -935,23 +987,70 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.emulator
         with emulator._lock:
             emulator.requests[f"{method} {url.path}"] += 1
-        body_bytes = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if url.path.startswith("/__export/"):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self._download(url.path.removeprefix("/__export/").split("/", 1)[0])
             return
         if emulator.faults.latency:
             time.sleep(emulator.faults.latency)
-        fault = emulator.faults.take(f"{method} {url.path}")
+        blocked = emulator.rate_limit.admit() if emulator.rate_limit is not None else None
+        if blocked is not None:
+            self._refuse_body()
+            self._fault(Fault(RATE_LIMIT, retry_after=math.ceil(blocked)))
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > emulator.max_body_bytes:
+            self._too_large(length)
+            return
+        body_bytes = self.rfile.read(length)
+        fault = emulator.faults.take(f"{method} {url.path}", body_bytes)
         if fault is not None and not fault.after_commit:
             self._fault(fault)
             return
         status, payload = self._answer(method, url, body_bytes)
         if fault is not None and fault.kind == SHORT_RESULTS:
             self._send(status, _without_last_results(payload, fault.missing))
-        elif fault is not None:
-            self._fault(fault)
-        else:
+            return
+        if fault is not None:
+            self._after_commit(fault, status, payload)
+            return
+        self._send(status, payload)
+
+    def _refuse_body(self) -> None:
+        """Read and drop the body of a refused request (so the answer is not lost to a reset)."""
+        left = int(self.headers.get("Content-Length") or 0)
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:
+                break
+            left -= len(chunk)
+
+    def _too_large(self, length: int) -> None:
+        limit = self.emulator.max_body_bytes
+        error = ApiError(
+            413, 7400, f"Request body too large: {length} bytes (the limit is {limit} bytes)"
+        )
+        self._refuse_body()
+        self.close_connection = True
+        self._send(413, envelope(None, [error]))
+
+    def _after_commit(self, fault: Fault, status: int, payload: dict[str, object]) -> None:
+        body = json.dumps(payload).encode("utf-8")
+        if fault.kind == SHORT_ANSWER:
+            result = payload.get("result")
+            if isinstance(result, list) and result:
+                payload = {**payload, "result": result[:-1]}
             self._send(status, payload)
+        elif fault.kind == COMMIT_THEN_TRUNCATED:
+            self._send_bytes(200, body[: max(1, len(body) // 2)], "application/json")
+        elif fault.kind == COMMIT_THEN_INVALID:
+            self._send_bytes(200, b"<html>upstream answered</html>", "text/html")
+        elif fault.kind == COMMIT_THEN_EMPTY:
+            self._send_bytes(200, b"", "application/json")
+        elif fault.kind == COMMIT_THEN_UNSUCCESSFUL:
+            self._send(200, {"result": None, "success": False, "errors": [], "messages": []})
+        else:
+            self._fault(fault)
 
     def _answer(
         self, method: str, url: urllib.parse.SplitResult, body_bytes: bytes

@@ -45,7 +45,7 @@ AUDIT_DDL = (
 )
 
 LOCK_TABLE = "_d1check_lock"
-LOCK_SECONDS = 300.0
+LOCK_SECONDS = 60.0
 LOCK_DDL = (
     f'CREATE TABLE IF NOT EXISTS "{LOCK_TABLE}" (\n'
     "    id INTEGER PRIMARY KEY CHECK (id = 1),\n"

@@ -515,3 +515,71 @@ def test_a_rename_to_an_internal_name_is_refused_over_http(tmp_path: Path) -> No
         assert emu.sql(db_id, "SELECT name FROM sqlite_schema WHERE type = 'table'") == [
             {"name": "t"}
         ]
+
+
+# --- the API limit, body size, garbled answers ---------------------------------------------------
+
+
+def _list(emu: D1Emulator) -> httpx.Response:
+    return httpx.get(
+        f"{emu.url}/accounts/{emu.account_id}/d1/database",
+        headers={"Authorization": f"Bearer {emu.token}"},
+    )
+
+
+def test_rate_limit_blocks_every_call_for_the_window_after_one_too_many(tmp_path: Path) -> None:
+    limit = testing.RateLimit(3, 0.6)
+    with D1Emulator(tmp_path / "d1", rate_limit=limit) as emu:
+        assert [_list(emu).status_code for _ in range(3)] == [200, 200, 200]
+        over = _list(emu)
+        assert over.status_code == 429 and over.headers["Retry-After"] == "1"
+        time.sleep(0.3)
+        assert _list(emu).status_code == 429  # the block holds though the window moved on
+        time.sleep(0.7)
+        assert _list(emu).status_code == 200
+        assert limit.refused == 2 and limit.admitted == 4
+
+
+def test_rate_limit_counts_arrivals_in_a_sliding_window(tmp_path: Path) -> None:
+    limit = testing.RateLimit(2, 0.5)
+    with D1Emulator(tmp_path / "d1", rate_limit=limit) as emu:
+        for _ in range(4):
+            assert _list(emu).status_code == 200
+            time.sleep(0.3)
+        assert limit.refused == 0
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    with D1Emulator(tmp_path / "d1", max_body_bytes=2_000) as emu:
+        client = emu.client(retry=RetryPolicy(attempts=1))
+        db = emu.create_database("app")
+        with pytest.raises(RemoteError, match="too large: 3") as info:
+            client.query(db, "SELECT '" + "x" * 3_000 + "'")
+        assert info.value.status == 413
+        assert client.query(db, "SELECT 1 AS n")[0].results == [{"n": 1}]
+
+
+@pytest.mark.parametrize("kind", testing.GARBLED)
+def test_a_garbled_answer_after_commit_is_an_ambiguous_write(
+    emu: D1Emulator, client: D1Client, db: str, kind: str
+) -> None:
+    from d1check.remote import AmbiguousWrite
+
+    emu.faults.push(kind)
+    with pytest.raises(AmbiguousWrite, match="may or may not have been applied"):
+        client.query(db, "CREATE TABLE landed(a)", write=True)
+    assert "landed" in tables(emu, db)
+
+
+@pytest.mark.parametrize("kind", testing.GARBLED)
+def test_a_garbled_answer_to_a_read_is_retried(emu: D1Emulator, db: str, kind: str) -> None:
+    client = emu.client(sleep=lambda s: None, retry=RetryPolicy(attempts=2))
+    emu.faults.push(kind)
+    assert client.query(db, "SELECT 1 AS n", write=False)[0].results == [{"n": 1}]
+    assert emu.count("/query") == 3  # the schema, the garbled answer, the retry
+
+
+def test_a_short_answer_lacks_the_last_result(emu: D1Emulator, client: D1Client, db: str) -> None:
+    emu.faults.push(testing.SHORT_ANSWER)
+    with pytest.raises(RemoteError, match=r"D1 answered 1 result\(s\) for the 2 statement"):
+        client.batch(db, [("SELECT 1 AS a", None), ("SELECT 2 AS b", None)], write=False)

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -41,12 +42,15 @@ from d1check.testing import (
     COMMIT_THEN_ERROR,
     DROP,
     ERROR,
+    GARBLED,
     RATE_LIMIT,
+    SHORT_ANSWER,
     TIMEOUT,
     D1Emulator,
     Fault,
+    Faults,
 )
-from d1check.tracking import WRANGLER_TRACKING_DDL
+from d1check.tracking import AUDIT_DDL, WRANGLER_TRACKING_DDL
 
 MIGRATIONS = {
     "0001_users.sql": "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);\n",
@@ -80,17 +84,19 @@ def fast_client(emulator: D1Emulator, transport: httpx.BaseTransport | None = No
     )
 
 
-def make_jobs(emulator: D1Emulator, migrations_dir: Path, count: int, seeded: int = 0) -> list[Job]:
+def make_jobs(
+    emulator: D1Emulator, migrations_dir: Path, count: int, seeded: int = 0, prefix: str = "client"
+) -> list[Job]:
     """`count` client databases; each at 0001 with `seeded` rows when `seeded` is set."""
     migrations = discover(migrations_dir, migrations_dir.parent / "rollbacks")
     expected = Expected(migrations, "d1_migrations")
     jobs = []
     for i in range(count):
-        db_id = emulator.create_database(f"client-{i:03d}")
+        db_id = emulator.create_database(f"{prefix}-{i:03d}")
         if seeded:
             seed(emulator, db_id, seeded)
         target = Target(
-            f"client-{i:03d}", "default", "production", f"client-{i:03d}", db_id,
+            f"{prefix}-{i:03d}", "default", "production", f"{prefix}-{i:03d}", db_id,
             "d1_migrations", remote=True,
         )  # fmt: skip
         jobs.append(Job(target, db_id, migrations, expected))
@@ -322,7 +328,7 @@ def test_two_rollouts_at_once_one_proceeds_per_client(
         assert statuses[1] in ("skipped", "up-to-date")
         assert audit_versions(emulator, job.db_id) == ["0002", "0003"]
     held = [o for r in results.values() for o in r if o.status == "skipped"]
-    assert all("is locked by tester (run run-" in o.error for o in held)
+    assert all("is locked by run run-" in o.error and "(tester, since " in o.error for o in held)
 
 
 def test_a_lock_left_by_a_killed_run_is_taken_over_only_after_it_expires(
@@ -341,7 +347,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over_only_after_it_expires(
     with fast_client(emulator) as client:
         first = rollout(jobs, make_run(client, tmp_path, canary=0))
         assert [o.status for o in first] == ["skipped", "applied"]
-        assert "locked by ci-bot (run killed-run)" in first[0].error
+        assert "locked by run killed-run (ci-bot, since " in first[0].error
         assert audit_versions(emulator, jobs[0].db_id) == []
         emulator.sql(jobs[0].db_id, "UPDATE _d1check_lock SET expires_at = ?", [now - 1])
         second = rollout(jobs, make_run(client, tmp_path, "run-2", canary=0))
@@ -448,7 +454,9 @@ def test_resume_after_kill_9_finishes_without_applying_anything_twice(
 def project(tmp_path: Path, migrations_dir: Path, jobs: list[Job]) -> Path:
     root = migrations_dir.parent
     (root / "pyproject.toml").write_text(
-        '[project]\nname = "x"\n\n[tool.d1check]\nmigrations_dir = "migrations"\n', "utf-8"
+        '[project]\nname = "x"\n\n[tool.d1check]\nmigrations_dir = "migrations"\n'
+        "require_rollbacks = false\ncheck_idempotency = false\n",
+        "utf-8",
     )
     clients = [
         {"id": j.target.name, "name": j.target.name, "database_name": j.target.name,
@@ -578,3 +586,361 @@ def test_one_schema_is_rebuilt_once_for_every_client_that_shares_it() -> None:
     other = fleet._schema(rows("CREATE TABLE t(a, b)"), "d1_migrations")
     assert [c.name for c in other.tables["t"].columns] == ["a", "b"]
     assert [c.name for c in first.tables["t"].columns] == ["a"]
+
+
+# --- the API limit ---------------------------------------------------------------------------
+
+
+def test_a_budget_equal_to_the_limit_has_no_request_refused_five_runs_in_a_row(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path
+) -> None:
+    from d1check.remote import parse_budget
+    from d1check.testing import RateLimit
+
+    emulator.faults.latency = 0.03  # the server counts a request some time after it was sent
+    for attempt in range(5):
+        limit = emulator.rate_limit = RateLimit(20, 1.0)
+        jobs = make_jobs(emulator, migrations_dir, 8, prefix=f"run{attempt}")
+        client = emulator.client(budget=parse_budget("20/1"), retry=RetryPolicy(attempts=1))
+        with client:
+            outcomes = rollout(jobs, make_run(client, tmp_path, f"run-{attempt}", concurrency=8))
+        assert [o.status for o in outcomes] == ["applied"] * 8, outcomes
+        assert limit.refused == 0 and limit.admitted >= 40
+
+
+# --- answers cut short or garbled ------------------------------------------------------------
+
+APPLY_REQUEST = "migration_version, migration_name, checksum, applied_by"
+
+
+@pytest.mark.parametrize("kind", [*GARBLED, SHORT_ANSWER, COMMIT_THEN_DROP])
+def test_an_unreadable_answer_to_the_apply_is_read_back_not_resent(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path, kind: str
+) -> None:
+    jobs = make_jobs(emulator, migrations_dir, 1)
+    emulator.faults.push(Fault(kind, jobs[0].db_id, body=APPLY_REQUEST))
+    with fast_client(emulator) as client:
+        outcomes = rollout(jobs, make_run(client, tmp_path))
+    assert not emulator.faults.queue
+    assert [o.status for o in outcomes] == ["applied"], outcomes[0].error
+    assert at_target(emulator, jobs[0].db_id)
+    assert audit_versions(emulator, jobs[0].db_id) == VERSIONS  # sent once
+    assert emulator.sql(jobs[0].db_id, "SELECT * FROM _d1check_lock") == []
+
+
+def test_a_short_answer_to_a_read_is_a_clear_error(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path
+) -> None:
+    jobs = make_jobs(emulator, migrations_dir, 1)
+    seed(emulator, jobs[0].db_id, 1)
+    emulator.sql(jobs[0].db_id, AUDIT_DDL)
+    emulator.faults.push(*[Fault(SHORT_ANSWER, f"{jobs[0].db_id}/query") for _ in range(20)])
+    with fast_client(emulator) as client:
+        outcomes = rollout(jobs, make_run(client, tmp_path))
+    assert outcomes[0].status == "failed"
+    assert f"the read of database {jobs[0].db_id}" in outcomes[0].error
+    assert "D1 answered 2 result(s) for the 3 statement(s) sent" in outcomes[0].error
+    assert "IndexError" not in outcomes[0].error
+
+
+# --- the lock is a lease ---------------------------------------------------------------------
+
+
+def test_the_lock_is_a_lease_of_about_a_minute(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path
+) -> None:
+    from d1check.fleet import lock_and_read
+    from d1check.tracking import TrackingStyle
+
+    jobs = make_jobs(emulator, migrations_dir, 1)
+    with fast_client(emulator) as client:
+        before = time.time()
+        snapshot = lock_and_read(
+            client, jobs[0].db_id, TrackingStyle("d1_migrations"), RunContext("r1", "me", None)
+        )
+    until = float(str(snapshot.holder["expires_at"]))
+    assert before + 55 <= until <= time.time() + 65
+
+
+def test_a_live_run_renews_its_lease_and_gives_it_back(
+    emulator: D1Emulator, migrations_dir: Path
+) -> None:
+    from d1check.fleet import lock_and_read
+    from d1check.lease import Leases
+    from d1check.tracking import TrackingStyle
+
+    job = make_jobs(emulator, migrations_dir, 1)[0]
+    with fast_client(emulator) as client:
+        lock_and_read(
+            client, job.db_id, TrackingStyle("d1_migrations"), RunContext("r1", "me", None)
+        )
+        first = emulator.sql(job.db_id, "SELECT heartbeat_at, expires_at FROM _d1check_lock")[0]
+        leases = Leases("r1", lambda _t: client, every=0.05)
+        leases.hold(job.target, job.db_id)
+        time.sleep(0.3)
+        renewed = emulator.sql(job.db_id, "SELECT heartbeat_at, expires_at FROM _d1check_lock")[0]
+        assert float(str(renewed["expires_at"])) > float(str(first["expires_at"]))
+        assert leases.release_all() == []
+    assert emulator.sql(job.db_id, "SELECT * FROM _d1check_lock") == []
+
+
+def test_a_run_never_leaves_its_lock_behind_when_giving_it_back_fails_once(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path
+) -> None:
+    jobs = make_jobs(emulator, migrations_dir, 1, seeded=2)
+    emulator.sql(jobs[0].db_id, "UPDATE users SET email = 'same@example.com'")  # 0003 will fail
+    alone = "WHERE run_id = 'run-1';\""  # the give-back sent on its own, not in a migration
+    emulator.faults.push(Fault(ERROR, jobs[0].db_id, body=alone))
+    with fast_client(emulator) as client:
+        outcomes = rollout(jobs, make_run(client, tmp_path))
+    assert outcomes[0].status == "failed" and "UNIQUE" in outcomes[0].error
+    assert not emulator.faults.queue  # the first give-back failed ...
+    assert emulator.sql(jobs[0].db_id, "SELECT * FROM _d1check_lock") == []  # ... not the last
+
+
+# --- interrupts ------------------------------------------------------------------------------
+
+
+def test_an_interrupt_starts_no_new_database_and_gives_every_lock_back(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path
+) -> None:
+    from d1check.interrupts import Interrupts
+
+    jobs = make_jobs(emulator, migrations_dir, 8, seeded=1)
+    interrupts = Interrupts()
+    emulator.faults.latency = 0.02
+    with fast_client(emulator) as client:
+        run = replace(make_run(client, tmp_path, concurrency=2, canary=1), interrupts=interrupts)
+        timer = threading.Timer(0.4, interrupts.interrupt, ["SIGINT"])
+        timer.start()
+        outcomes = rollout(jobs, run)
+        timer.join()
+    statuses = [o.status for o in outcomes]
+    assert "applied" in statuses and "skipped" in statuses, statuses
+    assert set(statuses) <= {"applied", "skipped"}
+    assert all(
+        o.error == "not started: interrupted (SIGINT)" for o in outcomes if o.status == "skipped"
+    )
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        assert emulator.sql(job.db_id, "SELECT * FROM d1_migrations") != []
+        assert at_target(emulator, job.db_id) == (outcome.status == "applied")
+        locks = emulator.sql(
+            job.db_id, "SELECT name FROM sqlite_schema WHERE name = '_d1check_lock'"
+        )
+        if locks:
+            assert emulator.sql(job.db_id, "SELECT * FROM _d1check_lock") == []
+    record = read_journal(run.journal.path)
+    todo, done = resumed_jobs(jobs, record)
+    assert len(todo) == statuses.count("skipped") and len(done) == statuses.count("applied")
+
+
+INTERRUPTED_GATE = """
+import os, signal, sys, threading
+import pytest
+import d1check.fleet as fleet
+
+real = fleet.migrate_client
+
+def migrate_then_interrupt(job, run):
+    outcome = real(job, run)
+    if job.target.name == "client-000":
+        os.kill(os.getpid(), signal.SIGINT)
+    return outcome
+
+fleet.migrate_client = migrate_then_interrupt
+sys.exit(pytest.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.usefixtures("account")
+def test_pytest_apply_interrupted_exits_2_with_how_to_resume_and_resume_finishes(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path
+) -> None:
+    jobs = make_jobs(emulator, migrations_dir, 4, seeded=1)
+    root = project(tmp_path, migrations_dir, jobs)
+    (root / "test_app.py").write_text("def test_app():\n    pass\n", "utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    args = ["-p", "no:cacheprovider", "test_app.py", "--apply=production", "--yes",
+            "--api-budget=none", "--concurrency=1", "--canary=0"]  # fmt: skip
+    first = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_GATE, *args],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    text = first.stdout + first.stderr
+    assert first.returncode == 2, text
+    done = int(text.split("d1check: interrupted: ", 1)[1].split()[0])
+    assert 1 <= done < 4 and f"{4 - done} not started" in text, text
+    assert "resume with: pytest --apply=production --resume " in text
+    run_id = text.split("--resume ", 1)[1].split()[0]
+    assert [at_target(emulator, j.db_id) for j in jobs] == [i < done for i in range(4)]
+    for job in jobs[:done]:
+        assert emulator.sql(job.db_id, "SELECT * FROM _d1check_lock") == []
+    again = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, f"--resume={run_id}"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert all(at_target(emulator, j.db_id) for j in jobs)
+    assert all(audit_versions(emulator, j.db_id) == ["0002", "0003"] for j in jobs)
+
+
+@pytest.mark.usefixtures("account")
+@pytest.mark.parametrize(
+    ("code", "statuses", "exit_code", "says"),
+    [
+        (1, ["applied", "applied", "failed"], 1, "applied to 2 of 3 database(s), the rest failed"),
+        (1, ["failed", "skipped"], 1, "nothing applied"),
+        (1, None, 1, "nothing applied"),
+        (2, ["applied", "skipped"], 130, "interrupted; applied to 1 of 2 database(s)"),
+        (0, ["applied"], 0, ""),
+    ],
+)
+def test_d1check_apply_says_nothing_applied_only_when_nothing_was(
+    emulator: D1Emulator,
+    migrations_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    statuses: list[str] | None,
+    exit_code: int,
+    says: str,
+) -> None:
+    from click.testing import CliRunner
+
+    import d1check.cli as cli_module
+
+    def pytest_run(args: list[str], cwd: Path) -> int:
+        report = Path(next(a for a in args if a.startswith("--d1check-report=")).split("=", 1)[1])
+        if statuses is not None:
+            report.write_text(json.dumps([{"status": s} for s in statuses]), "utf-8")
+        return code
+
+    monkeypatch.setattr(cli_module, "run_streamed", pytest_run)
+    root = project(tmp_path, migrations_dir, make_jobs(emulator, migrations_dir, 1))
+    result = CliRunner().invoke(
+        cli_module.cli, ["apply", "production", "--root", str(root), "--yes"]
+    )
+    assert result.exit_code == exit_code, result.output
+    assert says in result.output
+    if statuses and "applied" in statuses:
+        assert "nothing applied" not in result.output
+
+
+class TakeOverDuringApply(Faults):
+    """The apply request fails before it runs, and meanwhile another run holds the lock."""
+
+    def __init__(self, emulator: D1Emulator, db_id: str, kind: str | None) -> None:
+        super().__init__()
+        self.emulator, self.db_id, self.kind, self.fired = emulator, db_id, kind, 0
+
+    def take(self, request_line: str, body: bytes = b"") -> Fault | None:
+        if self.fired or APPLY_REQUEST.encode() not in body:
+            return None
+        self.fired += 1
+        self.emulator.sql(
+            self.db_id,
+            "UPDATE _d1check_lock SET run_id = 'run-other', owner = 'someone', "
+            "expires_at = expires_at + 600",
+        )
+        return Fault(self.kind) if self.kind else None
+
+
+@pytest.mark.parametrize("kind", [ERROR, None])
+def test_a_migration_lands_only_under_its_runs_lock(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path, kind: str | None
+) -> None:
+    jobs = make_jobs(emulator, migrations_dir, 1, seeded=1)
+    faults = emulator.faults = TakeOverDuringApply(emulator, jobs[0].db_id, kind)
+    with fast_client(emulator) as client:
+        outcomes = rollout(jobs, make_run(client, tmp_path))
+    assert faults.fired == 1
+    assert outcomes[0].status == "failed"
+    assert "is locked by run run-other (someone, since " in outcomes[0].error
+    assert audit_versions(emulator, jobs[0].db_id) == []  # nothing re-sent under another's lock
+    holder = emulator.sql(jobs[0].db_id, "SELECT run_id FROM _d1check_lock")
+    assert holder == [{"run_id": "run-other"}]  # and that run's lock is left alone
+
+
+@pytest.mark.parametrize(
+    ("holder_expires_in", "status", "says"),
+    [
+        (None, "refused", "someone changed it by hand?"),
+        (300, "skipped", "while run run-busy (busy-bot, since "),
+        (-10, "skipped", "expired "),  # a lock just let go: still that run's work
+        (-3600, "refused", "someone changed it by hand?"),
+    ],
+)
+def test_changed_by_hand_only_when_no_run_holds_or_just_let_go_of_the_lock(
+    emulator: D1Emulator,
+    migrations_dir: Path,
+    tmp_path: Path,
+    holder_expires_in: float | None,
+    status: str,
+    says: str,
+) -> None:
+    from d1check.tracking import LOCK_DDL
+
+    jobs = make_jobs(emulator, migrations_dir, 1, seeded=1)
+    emulator.sql(jobs[0].db_id, "ALTER TABLE users ADD COLUMN nickname TEXT")
+    if holder_expires_in is not None:
+        now = time.time()
+        emulator.sql(jobs[0].db_id, LOCK_DDL)
+        emulator.sql(
+            jobs[0].db_id,
+            "INSERT INTO _d1check_lock VALUES (1, 'busy-bot', 'run-busy', ?, ?, ?)",
+            [now - 5, now - 5, now + holder_expires_in],
+        )
+    with fast_client(emulator) as client:
+        [outcome] = rollout(jobs, make_run(client, tmp_path))
+    assert outcome.status == status, outcome.error
+    assert says in outcome.error
+    if status == "skipped":
+        assert "by hand" not in outcome.error
+
+
+KILLED_GATE = """
+import os, signal, sys
+import pytest
+import d1check.fleet as fleet
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+fleet._apply = die  # killed holding the lock, before the apply request
+sys.exit(pytest.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.usefixtures("account")
+def test_a_single_database_run_killed_with_9_is_resumed_from_its_journal(
+    emulator: D1Emulator, migrations_dir: Path, tmp_path: Path
+) -> None:
+    jobs = make_jobs(emulator, migrations_dir, 1, seeded=1)
+    root = project(tmp_path, migrations_dir, jobs)
+    (root / "test_app.py").write_text("def test_app():\n    pass\n", "utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    args = ["-p", "no:cacheprovider", "test_app.py", "--apply=production", "--yes",
+            "--api-budget=none"]  # fmt: skip
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_GATE, *args],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    [journal] = (root / ".d1check" / "runs").glob("*.jsonl")
+    run_id = journal.stem
+    assert read_journal(journal).in_flight() == [jobs[0].target.name]
+    bookmark = read_journal(journal).state(jobs[0].target.name).bookmark
+    assert bookmark  # taken before anything was changed
+    held = emulator.sql(jobs[0].db_id, "SELECT run_id FROM _d1check_lock")
+    assert held == [{"run_id": run_id}]  # its lease runs out by itself; --resume takes it now
+    resumed = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, f"--resume={run_id}"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert at_target(emulator, jobs[0].db_id)
+    assert audit_versions(emulator, jobs[0].db_id) == ["0002", "0003"]
+    assert emulator.sql(jobs[0].db_id, "SELECT * FROM _d1check_lock") == []
+    assert read_journal(journal).finished() == [jobs[0].target.name]
+    rows = emulator.sql(jobs[0].db_id, "SELECT bookmark FROM _schema_audit")
+    assert {r["bookmark"] for r in rows} == {bookmark}  # the restore point of the first try

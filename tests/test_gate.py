@@ -276,28 +276,14 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
 # --- interrupted runs ------------------------------------------------------------------------
 
 
-class AfterApplied(Faults):
-    """Faults for one database's `/query` requests once `count` migrations are recorded."""
-
-    def __init__(self, fleet: Fleet, db_id: str, count: int, kind: str, times: int) -> None:
-        super().__init__()
-        self.fleet, self.db_id, self.count, self.kind, self.left = fleet, db_id, count, kind, times
-        self.fired = 0
-
-    def take(self, request_line: str) -> Fault | None:
-        hit = request_line.startswith("POST") and request_line.endswith(f"{self.db_id}/query")
-        if not hit or self.left == 0 or len(self.fleet.applied(self.db_id)) != self.count:
-            return None
-        self.left -= 1
-        self.fired += 1
-        return Fault(self.kind)
+# The apply request of a database carries the audit rows; the reads do not.
+APPLY_REQUEST = "migration_version, migration_name, checksum, applied_by"
 
 
 def test_dropped_answer_after_commit_is_detected(pytester: pytest.Pytester, fleet: Fleet) -> None:
-    faults = AfterApplied(fleet, fleet.staging, 2, COMMIT_THEN_DROP, times=1)
-    fleet.emu.faults = faults
+    fleet.emu.faults.push(Fault(COMMIT_THEN_DROP, fleet.staging, body=APPLY_REQUEST))
     result = run(pytester, "--apply=staging", "--yes")
-    assert faults.fired == 1
+    assert not fleet.emu.faults.queue
     assert result.ret == 0, output(result)
     assert fleet.applied(fleet.staging) == FILES
     assert [r["migration_name"] for r in fleet.audit(fleet.staging)] == NAMES
@@ -319,13 +305,13 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_hard_failure_stops_at_a_recorded_version_and_a_rerun_finishes(
     pytester: pytest.Pytester, fleet: Fleet
 ) -> None:
-    attempts = RetryPolicy().attempts
-    faults = AfterApplied(fleet, fleet.staging, 2, ERROR, times=1 + attempts)
-    fleet.emu.faults = faults
+    # every request that carries the third migration fails before it runs
+    third = "ADD COLUMN last_reviewed_at"
+    fleet.emu.faults.push(*[Fault(ERROR, fleet.staging, body=third) for _ in range(30)])
     failed = run(pytester, "--apply=staging", "--yes")
     assert failed.ret == 1
     text = output(failed)
-    assert "pulse-staging failed:" in text
+    assert f"pulse-staging failed at {NAMES[2]}:" in text
     assert "restore with: d1check restore pulse-staging --bookmark " in text
     assert fleet.applied(fleet.staging) == FILES[:2]
     assert [r["migration_name"] for r in fleet.audit(fleet.staging)] == NAMES[:2]
@@ -343,10 +329,9 @@ def test_hard_failure_stops_at_a_recorded_version_and_a_rerun_finishes(
 
 
 def test_a_500_before_commit_is_resent_once(pytester: pytest.Pytester, fleet: Fleet) -> None:
-    faults = AfterApplied(fleet, fleet.staging, 2, ERROR, times=1)
-    fleet.emu.faults = faults
+    fleet.emu.faults.push(Fault(ERROR, fleet.staging, body=APPLY_REQUEST))
     result = run(pytester, "--apply=staging", "--yes")
-    assert faults.fired == 1
+    assert not fleet.emu.faults.queue
     assert result.ret == 0, output(result)
     assert [r["migration_name"] for r in fleet.audit(fleet.staging)] == NAMES
 
@@ -369,7 +354,8 @@ def test_a_held_lock_refuses_naming_its_holder(pytester: pytest.Pytester, fleet:
     _hold_lock(fleet, "deploy-bot@ci-4711", expires_in=600)
     result = run(pytester, "--apply=staging", "--yes")
     assert result.ret == 1
-    assert "is locked by deploy-bot@ci-4711 (run run-elsewhere)" in output(result)
+    assert "is locked by run run-elsewhere (deploy-bot@ci-4711, since " in output(result)
+    assert "d1check unlock pulse-staging" in output(result)
     assert fleet.applied(fleet.staging) == []
     holder = fleet.emu.sql(fleet.staging, f'SELECT owner FROM "{LOCK_TABLE}"')
     assert holder == [{"owner": "deploy-bot@ci-4711"}]
@@ -399,6 +385,27 @@ def test_a_rejected_token_is_not_printed(
     assert wrong not in text
     if report.exists():
         assert wrong not in report.read_text() and TOKEN not in report.read_text()
+    assert fleet.tables(fleet.staging) == []
+
+
+def test_a_token_with_a_newline_around_it_applies(
+    pytester: pytest.Pytester, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", f" {TOKEN}\n")
+    result = run(pytester, "--apply=staging", "--yes", "--log-level=DEBUG", "-o", "log_cli=false")
+    assert result.ret == 0, output(result)
+    assert fleet.applied(fleet.staging) == FILES
+
+
+@pytest.mark.parametrize("bad", [f"{TOKEN[:6]}\n{TOKEN[6:]}", f"{TOKEN}\u00e9"])
+def test_a_token_that_cannot_be_sent_is_a_usage_error_without_showing_it(
+    pytester: pytest.Pytester, fleet: Fleet, monkeypatch: pytest.MonkeyPatch, bad: str
+) -> None:
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", bad)
+    result = run(pytester, "--apply=staging", "--yes")
+    assert result.ret == 4
+    text = "\n".join(result.outlines + result.errlines)
+    assert "CLOUDFLARE_API_TOKEN holds a" in text and TOKEN[6:] not in text
     assert fleet.tables(fleet.staging) == []
 
 

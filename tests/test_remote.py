@@ -16,8 +16,10 @@ from d1check.remote import (
     DEFAULT_API_BASE,
     AmbiguousWrite,
     D1Client,
+    Redactor,
     RequestBudget,
     RetryPolicy,
+    clean_token,
     looks_read_only,
     parse_budget,
     parse_retry_after,
@@ -443,23 +445,48 @@ def test_parse_budget_rejects_bad_values(text: str) -> None:
         parse_budget(text)
 
 
-def test_budget_never_exceeds_n_in_any_window() -> None:
+def test_budget_counts_a_request_from_sending_until_a_window_after_its_answer() -> None:
     clock = FakeClock()
-    budget = RequestBudget(3, 10, clock=clock, sleep=clock.sleep)
-    starts = []
-    for _ in range(10):
-        budget.acquire()
-        starts.append(clock.now - 1000)
-        clock.now += 1  # each request takes a second
-    assert starts == [0, 1, 2, 10, 11, 12, 20, 21, 22, 30]
-    for t in starts:
-        assert sum(1 for s in starts if t <= s < t + 10) <= 3
-    assert budget.eta(10) == 30 and budget.eta(3) == 0 and budget.eta(0) == 0
+    budget = RequestBudget(3, 10, margin=0.5, clock=clock, sleep=clock.sleep)
+    starts, answers = [], []
+    for _ in range(7):
+        with budget.slot():
+            starts.append(clock.now - 1000)
+            clock.now += 1  # each request takes a second to be answered
+            answers.append(clock.now - 1000)
+    assert starts == [0, 1, 2, 11.5, 12.5, 13.5, 23]
+    # the server counts each request somewhere between its start and its answer: whatever it
+    # picks, no window of 10 s holds more than 3
+    for late in (False, True):
+        seen = answers if late else starts
+        for t in seen:
+            assert sum(1 for s in seen if t <= s < t + 10) <= 3
+    assert budget.eta(7) == 21 and budget.eta(3) == 0 and budget.eta(0) == 0
+
+
+def test_budget_holds_slots_of_requests_still_out() -> None:
+    clock = FakeClock()
+    budget = RequestBudget(2, 10, margin=0, clock=clock, sleep=clock.sleep)
+    budget.acquire()
+    budget.acquire()
+    assert budget.sent_in_window() == 2
+    clock.now += 100  # still out after 100 s: still counted
+    assert budget.sent_in_window() == 2
+    budget.release()
+    assert budget.sent_in_window() == 2
+    clock.now += 10
+    assert budget.sent_in_window() == 1
+
+
+def test_budget_margin_defaults_to_two_percent_of_the_window() -> None:
+    budget = parse_budget("1200/300")
+    assert budget is not None and budget.margin == 6.0
+    assert RequestBudget(20, 2).margin == 0.1
 
 
 def test_client_holds_to_the_budget_over_http(emulator: D1Emulator) -> None:
     clock = FakeClock()
-    budget = RequestBudget(4, 60, clock=clock, sleep=clock.sleep)
+    budget = RequestBudget(4, 60, margin=0, clock=clock, sleep=clock.sleep)
     db = emulator.create_database("app")
     client = emulator.client(budget=budget)
     sent_at = []
@@ -518,3 +545,67 @@ def test_wrong_token_is_401_without_the_token(emulator: D1Emulator) -> None:
     assert info.value.status == 401 and info.value.code == 10000
     assert "CLOUDFLARE_API_TOKEN" in str(info.value)
     assert "wrong-token-value" not in _all_text(info.value)
+
+
+# --- the token as the environment gives it ----------------------------------------------------
+
+
+def test_token_whitespace_around_it_is_stripped_and_requests_succeed(
+    emulator: D1Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    client = D1Client(emulator.account_id, f"  {TOKEN}\r\n", api_base=emulator.url)
+    assert client.list_databases() == []
+    assert caplog.records and TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("token", "kind"),
+    [
+        (f"{TOKEN[:8]}\n{TOKEN[8:]}", "a control character at position 9"),
+        (f"{TOKEN[:5]}\x1b{TOKEN[5:]}", "a control character at position 6"),
+        (f"{TOKEN}é", "a non-ASCII character"),
+        (f"{TOKEN[:3]}\u200b{TOKEN[3:]}", "a non-ASCII character at position 4"),
+    ],
+)
+def test_token_with_a_control_or_non_ascii_character_is_refused_without_showing_it(
+    token: str, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match=kind) as info:
+        D1Client(ACCOUNT, token)
+    assert TOKEN[:8] not in _all_text(info.value) and "CLOUDFLARE_API_TOKEN" in str(info.value)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", token)
+    with pytest.raises(ConfigError, match=kind):
+        D1Client.from_env()
+
+
+def test_clean_token_keeps_a_good_token_whole() -> None:
+    assert clean_token(f"\t{TOKEN} \n") == TOKEN
+    assert clean_token(TOKEN) == TOKEN
+
+
+@pytest.mark.parametrize(
+    "printed",
+    [
+        f"Illegal header value b'Bearer {TOKEN}\\n'",
+        f"Bearer {TOKEN}",
+        f"header {TOKEN!r}",
+        f"{(TOKEN + chr(10)).encode()!r}",
+        f"url ?t={TOKEN}%0A",
+        f'json "{TOKEN}\\n"',
+    ],
+)
+def test_redaction_covers_every_printed_form(printed: str) -> None:
+    redact = Redactor(TOKEN + "\n")
+    assert TOKEN not in redact(printed)
+    assert "[REDACTED]" in redact(printed)
+
+
+def test_redaction_covers_escaped_forms_of_a_token_with_odd_characters() -> None:
+    secret = "ab\x01cd-é-" + TOKEN
+    text = " ".join([repr(secret), repr(secret.encode()), secret, json.dumps(secret)])
+    cleaned = Redactor(secret)(text)
+    assert TOKEN not in cleaned and cleaned.count("[REDACTED]") == 4

@@ -13,7 +13,7 @@ import pytest
 from d1check.discovery import discover
 from d1check.errors import RemoteError
 from d1check.fleet import FleetOptions, Job, Rollout, lock_and_read, read_snapshot, rollout
-from d1check.gate import Expected, RunContext, acquire_lock
+from d1check.gate import Expected, RunContext
 from d1check.journal import Journal
 from d1check.live import applied_migrations, remote_schema
 from d1check.remote import AmbiguousWrite, D1Client, RetryPolicy
@@ -99,16 +99,6 @@ def test_live_reads_refuse_an_empty_answer_instead_of_reading_nothing(
         remote_schema(client, db_id, ["d1_migrations"])
 
 
-def test_the_deploy_lock_reads_fail_clearly(emulator: D1Emulator, client: D1Client) -> None:
-    db_id = emulator.create_database("db")
-    emulator.faults.push(
-        Fault(SHORT_RESULTS, match="/query"), Fault(SHORT_RESULTS, match="/query")
-    )  # the lock's write (read back below), then the read of the lock itself
-    with pytest.raises(RemoteError, match="reading the deploy lock"):
-        acquire_lock(client, db_id, "run-1", "tester")
-    assert emulator.sql(db_id, "SELECT run_id FROM _d1check_lock") == [{"run_id": "run-1"}]
-
-
 def test_fleet_reads_fail_clearly(emulator: D1Emulator, client: D1Client) -> None:
     db_id = emulator.create_database("db")
     short(emulator, missing=3)  # the first of up to 5 attempts; the second is answered whole
@@ -118,22 +108,19 @@ def test_fleet_reads_fail_clearly(emulator: D1Emulator, client: D1Client) -> Non
     with pytest.raises(RemoteError) as info:
         read_snapshot(client, db_id, STYLE)
     message = str(info.value)
-    assert "reading the tracking table, the checksums and the schema" in message
+    assert "the read of database" in message
     assert "D1 answered 2 result(s) for the 3 statement(s) sent" in message
 
 
-class NthQuery(Faults):
-    """A short answer to the `n`-th POST …/query (counting from 1), once."""
+class Once(Faults):
+    """A short answer to the first request whose body holds `text`, once."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, text: str) -> None:
         super().__init__()
-        self.n, self.seen, self.fired = n, 0, False
+        self.text, self.fired = text, False
 
-    def take(self, request_line: str) -> Fault | None:
-        if not (request_line.startswith("POST") and request_line.endswith("/query")):
-            return None
-        self.seen += 1
-        if self.seen != self.n:
+    def take(self, request_line: str, body: bytes = b"") -> Fault | None:
+        if self.fired or self.text.encode() not in body:
             return None
         self.fired = True
         return Fault(SHORT_RESULTS)
@@ -150,7 +137,7 @@ def test_a_short_answer_to_an_apply_is_read_back_and_nothing_is_applied_twice(
     db_id = emulator.create_database("client-1")
     target = Target("client-1", "default", "production", "client-1", db_id, "d1_migrations", True)
     job = Job(target, db_id, migrations, Expected(migrations, "d1_migrations"))
-    faults = NthQuery(4)  # read, read, lock and read, then the migrations with their rows
+    faults = Once("ALTER TABLE users ADD COLUMN name")  # the request that applies the migrations
     emulator.faults = faults
     journal = Journal.create(tmp_path / "runs", "run-1", "production", [])
     run = Rollout(lambda _t: client, RunContext("run-1", "tester", None), journal, FleetOptions())

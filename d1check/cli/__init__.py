@@ -3,11 +3,16 @@ diff, rollback, restore, baseline, hash, emulate, engine)."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,12 +28,16 @@ from d1check.cli.scaffold import create_migration
 from d1check.config import Config, Family, load_config
 from d1check.discovery import discover
 from d1check.errors import ConfigError, D1CheckError
-from d1check.fleet import drift_report_for
+from d1check.fleet import drift_report_for, journaled, locked
 from d1check.gate import require_credentials
+from d1check.journal import RUNS_DIR, new_run_id
+from d1check.lease import clear_lock, read_holder
+from d1check.plan import RunContext
 from d1check.project import read_sums, write_sums
-from d1check.remote import parse_budget
+from d1check.remote import DEFAULT_BUDGET, check_token_env, parse_budget
 from d1check.schema import format_diff
 from d1check.status import (
+    ClientFactory,
     ProjectStatus,
     StatusRow,
     default_client_factory,
@@ -36,12 +45,15 @@ from d1check.status import (
     load_source,
     project_status,
     remote_target,
+    remote_targets,
 )
 from d1check.targets import Target, resolve_targets, target_names
+from d1check.writes import send_restore
 
 __all__ = ["cli", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C
 
 
 class D1CheckGroup(click.Group):
@@ -91,6 +103,17 @@ def yes_option(what: str) -> Callable[[F], F]:
     return click.option("--yes", is_flag=True, help=f"Confirm {what} without a prompt (CI).")
 
 
+def budget_option(func: F) -> F:
+    """`--api-budget N/S`: one request budget for every API call of the command."""
+    option = click.option(
+        "--api-budget",
+        default=DEFAULT_BUDGET,
+        show_default=True,
+        help="Send at most N API requests in any S seconds (N/S), or none.",
+    )
+    return option(func)
+
+
 def _config(root: Path) -> Config:
     return load_config(root.resolve())
 
@@ -105,6 +128,11 @@ def _who() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return os.environ.get("GITHUB_ACTOR") or user
+
+
+def _runs_dir(config: Config) -> Path:
+    """Where run journals live (`.d1check/runs` in the project)."""
+    return config.root / RUNS_DIR
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -184,20 +212,31 @@ def _show_status(status: ProjectStatus) -> None:
     "with a structural diff for each group that differs from the expected schema.",
 )
 @json_option
-def status(root: Path, family: str | None, fleet_target: str | None, as_json: bool) -> None:
+@budget_option
+def status(
+    root: Path, family: str | None, fleet_target: str | None, as_json: bool, api_budget: str
+) -> None:
     """Every local and remote database: applied version, pending, drift, last applied.
 
     Lists what `staging`, `production` and the other target names resolve to. Remote rows say
     "no credentials" when CLOUDFLARE_API_TOKEN is not set.
     """
     config = _config(root)
-    found = project_status(config, family=family)
-    report = drift_report_for(config, fleet_target) if fleet_target else None
+    check_token_env()
+    budget = parse_budget(api_budget)
+    clients = default_client_factory(config, budget)
+    found = project_status(config, family=family, clients=clients)
+    report = (
+        drift_report_for(config, fleet_target, api_budget=api_budget, budget=budget)
+        if fleet_target
+        else None
+    )
     if as_json:
         fleet = (fleet_target, report) if fleet_target and report is not None else None
         echo_json(status_document(found, fleet))
         return
     _show_status(found)
+    _show_locks(config, family, clients)
     if fleet_target and report is not None:
         click.echo(f"\nfleet {fleet_target}: {sum(g.count for g in report.groups)} database(s)")
         click.echo("count  applied  schema  state: databases")
@@ -227,14 +266,52 @@ def pytest_command(
 
 
 def run_streamed(args: Sequence[str], cwd: Path) -> int:
-    """Run a command, echoing its output line by line; its exit code."""
-    with subprocess.Popen(
-        args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as process:
+    """Run a command, echoing its output line by line; its exit code.
+
+    Ctrl-C reaches the command too (same process group); it decides what to do, and this keeps
+    echoing until it ends. A SIGTERM sent to this process is passed on to the command.
+    """
+    with (
+        subprocess.Popen(
+            args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as process,
+        _forwarding_sigterm(process),
+    ):
         assert process.stdout is not None
-        for line in process.stdout:
-            click.echo(line, nl=False)
-    return process.returncode
+        while True:
+            try:
+                for line in process.stdout:
+                    click.echo(line, nl=False)
+                break
+            except KeyboardInterrupt:
+                continue
+        while True:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                continue
+
+
+@contextlib.contextmanager
+def _forwarding_sigterm(process: subprocess.Popen[str]) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda number, _frame: process.send_signal(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def applied_from_report(report: Path) -> tuple[int, int]:
+    """(databases applied to, databases in the report) from a `--d1check-report` file; (0, 0)
+    when the gate never wrote it (the session failed first)."""
+    try:
+        outcomes = json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0, 0
+    return sum(1 for o in outcomes if o.get("status") == "applied"), len(outcomes)
 
 
 @cli.command()
@@ -274,7 +351,9 @@ def apply(
 
     Exactly `pytest --apply=TARGET …` in the project root; exit 0 when it applied (or had
     nothing to do), 1 when a check or the apply failed, 2 on bad configuration (an empty
-    TARGET, an unknown one, missing credentials for a remote one: found before the suite runs).
+    TARGET, an unknown one, missing credentials for a remote one: found before the suite runs),
+    130 when interrupted (Ctrl-C or SIGTERM: the databases in flight finish, the summary says how
+    to resume with --resume).
     """
     config = _config(root)
     if not target.strip():
@@ -283,22 +362,42 @@ def apply(
     if target != "local":
         require_credentials(config, resolution.targets)
     parse_budget(api_budget)
-    args = pytest_command(
-        target,
-        yes=yes,
-        dry_run=dry_run,
-        backup_dir=backup_dir,
-        report=report,
-        api_budget=api_budget,
-    )
-    args += [f"--concurrency={concurrency}", f"--canary={canary}", f"--max-failures={max_failures}"]
-    args += [f"--resume={resume}"] if resume else []
-    click.echo("d1check: running " + " ".join(["pytest", *args[4:]]))
-    code = run_streamed(args, config.root)
+    if target != "local":
+        check_token_env()
+    with tempfile.TemporaryDirectory(prefix="d1check-apply-") as scratch:
+        shown = report or Path(scratch) / "report.json"
+        args = pytest_command(
+            target,
+            yes=yes,
+            dry_run=dry_run,
+            backup_dir=backup_dir,
+            report=shown,
+            api_budget=api_budget,
+        )
+        args += [
+            f"--concurrency={concurrency}",
+            f"--canary={canary}",
+            f"--max-failures={max_failures}",
+        ]
+        args += [f"--resume={resume}"] if resume else []
+        click.echo("d1check: running " + " ".join(["pytest", *args[4:]]))
+        code = run_streamed(args, config.root)
+        applied, total = applied_from_report(shown)
     if code == 4:
         raise CommandError(f"pytest refused its options (exit {code}); see above", 2)
+    if code == 2:
+        raise CommandError(
+            f"interrupted; applied to {applied} of {total} database(s); the summary above says "
+            "how to resume",
+            INTERRUPTED,
+        )
+    if code != 0 and applied:
+        raise CommandError(
+            f"pytest exited {code}: applied to {applied} of {total} database(s), the rest "
+            "failed or were refused; see the summary above"
+        )
     if code != 0:
-        raise CommandError(f"pytest exited {code}: nothing applied or the apply failed")
+        raise CommandError(f"pytest exited {code}: nothing applied; see above")
 
 
 # --- pull, reset ---------------------------------------------------------------------------
@@ -310,12 +409,16 @@ def apply(
 @click.option("--data", is_flag=True, help="Also export the data and load it into local.")
 @yes_option("replacing the local database")
 @family_option
-def pull(root: Path, target: str, data: bool, yes: bool, family: str | None) -> None:
+@budget_option
+def pull(
+    root: Path, target: str, data: bool, yes: bool, family: str | None, api_budget: str
+) -> None:
     """Write the schema of remote TARGET to schema/<TARGET>.sql (CREATE statements and the
     tracking rows, read from sqlite_schema through the API)."""
     config = _config(root)
+    check_token_env()
     remote = remote_target(config, target, family)
-    client = default_client_factory(config)(remote)
+    client = default_client_factory(config, parse_budget(api_budget))(remote)
     stem = file_stem(target)
     try:
         path = pull_schema(client, remote, config.root / "schema" / f"{stem}.sql")
@@ -405,13 +508,16 @@ def hash_(ctx: click.Context, root: Path, family: str | None) -> None:
 @click.argument("b")
 @family_option
 @json_option
-def diff(root: Path, a: str, b: str, family: str | None, as_json: bool) -> None:
+@budget_option
+def diff(root: Path, a: str, b: str, family: str | None, as_json: bool, api_budget: str) -> None:
     """Structural diff from A to B; each is a version (0003), a sqlite file, an export .sql
     file, `local`, or a remote target. Exit 1 when they differ, 0 when equal."""
     config = _config(root)
     fam = _family(config, family)
-    first = load_source(config, a, family=fam)
-    second = load_source(config, b, family=fam)
+    check_token_env()
+    clients = default_client_factory(config, parse_budget(api_budget))
+    first = load_source(config, a, family=fam, clients=clients)
+    second = load_source(config, b, family=fam, clients=clients)
     diffs = diff_sources(first, second)
     if as_json:
         echo_json(diff_document(first, second, diffs))
@@ -460,7 +566,7 @@ def rollback(root: Path, version: str, target: str, yes: bool, family: str | Non
     confirm(yes, f"Roll back {plans[0][1].migration.name} on {names}?", word="ROLLBACK")
     for remote, plan in plans:
         with factory(remote) as client:
-            done = rollback_remote(client, remote, plan, by=_who())
+            done = rollback_remote(client, remote, plan, by=_who(), runs_dir=_runs_dir(config))
         click.echo(f"{done.where}: rolled back {done.migration}; now at {done.now_at}")
         click.echo(f"  undo with: d1check restore {done.where} --bookmark {done.bookmark}")
 
@@ -477,10 +583,60 @@ def restore(root: Path, target: str, bookmark: str, yes: bool) -> None:
     confirm(yes, f"Restore {remote.name} ({remote.database_name}) to {bookmark}?", word="RESTORE")
     with default_client_factory(config)(remote) as client:
         db_id = remote.database_id or client.database_id(remote.database_name)
-        restored = client.restore(db_id, bookmark)
+        ctx = RunContext(new_run_id(), _who(), None)
+        with (
+            journaled(_runs_dir(config), ctx.run_id, "restore", remote),
+            locked(client, remote, db_id, ctx),
+        ):
+            restored = send_restore(client, db_id, bookmark)
     click.echo(f"{remote.name}: restored to {bookmark}")
     if restored.previous_bookmark:
         click.echo(f"  undo with: d1check restore {target} --bookmark {restored.previous_bookmark}")
+
+
+@cli.command()
+@root_option
+@click.argument("target")
+@yes_option("clearing the lock")
+def unlock(root: Path, target: str, yes: bool) -> None:
+    """Show the deploy lock of remote TARGET (run, owner, since, until) and clear it.
+
+    Only for a lock whose run is gone: a live run renews its lease, and a killed run's lease runs
+    out within a minute by itself. Needs UNLOCK typed, or --yes.
+    """
+    config = _config(root)
+    check_token_env()
+    remote = remote_target(config, target)
+    with default_client_factory(config)(remote) as client:
+        db_id = remote.database_id or client.database_id(remote.database_name)
+        holder = read_holder(client, db_id)
+        if holder is None:
+            click.echo(f"{remote.name}: not locked")
+            return
+        click.echo(f"{remote.name}: locked by {holder.describe()}")
+        confirm(yes, f"Clear the lock of run {holder.run_id} on {remote.name}?", word="UNLOCK")
+        cleared = clear_lock(client, db_id, holder.run_id)
+    gone = "cleared" if cleared else "was already given back"
+    click.echo(f"{remote.name}: the lock of run {holder.run_id} {gone}")
+
+
+def _show_locks(config: Config, family: str | None, clients: ClientFactory) -> None:
+    if not os.environ.get("CLOUDFLARE_API_TOKEN"):
+        return
+    held = []
+    for target in remote_targets(config, family):
+        try:
+            with clients(target) as client:
+                db_id = target.database_id or client.database_id(target.database_name)
+                holder = read_holder(client, db_id)
+        except D1CheckError as error:
+            held.append(f"  {target.name}: lock unreadable: {error}")
+            continue
+        if holder is not None:
+            held.append(f"  {target.name}: locked by {holder.describe()}")
+    click.echo("\ndeploy locks: " + ("none held" if not held else f"{len(held)} held"))
+    for line in held:
+        click.echo(line)
 
 
 # --- emulate, engine -----------------------------------------------------------------------

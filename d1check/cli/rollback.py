@@ -6,6 +6,7 @@ transaction (locally) or one request (remote); the schema is then compared with 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +14,12 @@ from d1check.config import Config, Family
 from d1check.discovery import Migration, discover
 from d1check.engine import D1Database
 from d1check.errors import ConfigError, GateRefused, MigrationFileError, SQLError
-from d1check.gate import Expected
+from d1check.fleet import journaled, locked
+from d1check.journal import new_run_id
+from d1check.lease import guard_sql
 from d1check.live import applied_migrations, remote_schema
 from d1check.local import applied_names, local_database_path
+from d1check.plan import Expected, RunContext
 from d1check.remote import D1Client
 from d1check.schema import Schema, diff_schemas, format_diff, read_schema
 from d1check.statements import Statement
@@ -27,6 +31,7 @@ from d1check.tracking import (
     tracking_name,
     version_label,
 )
+from d1check.writes import send_sql
 
 
 @dataclass(frozen=True)
@@ -144,18 +149,37 @@ def _db_id(client: D1Client, target: Target) -> str:
     return target.database_id or client.database_id(target.database_name)
 
 
-def rollback_remote(client: D1Client, target: Target, plan: RollbackPlan, *, by: str) -> RolledBack:
+def rollback_remote(
+    client: D1Client,
+    target: Target,
+    plan: RollbackPlan,
+    *,
+    by: str,
+    runs_dir: Path | None = None,
+) -> RolledBack:
     """Take a bookmark, then send the rollback with its records in one request, and verify."""
     assert plan.migration.rollback is not None
     db_id = _db_id(client, target)
     style = TrackingStyle(target.tracking_table)
-    bookmark = client.bookmark(db_id)
-    parts = [s.sql if s.terminated else s.sql + ";" for s in plan.migration.rollback.statements]
-    parts += rollback_records(
-        plan, style, by=by, environment=target.environment, target=target.name
-    )
-    client.query(db_id, "\n".join(parts), write=True)
-    _verify(plan, remote_schema(client, db_id, [style.table]))
+    ctx = RunContext(new_run_id(), by, None)
+    journal = journaled(runs_dir, ctx.run_id, "rollback", target) if runs_dir else nullcontext()
+    with journal, locked(client, target, db_id, ctx) as held:
+        m = plan.migration
+        if tuple(held.live.applied) != (*plan.applied, tracking_name(m.name, m.file_name, style)):
+            raise GateRefused(
+                f"{target.name}: the applied migrations changed since the rollback was planned "
+                f"(now: {version_label(list(held.live.applied))}); nothing rolled back, run again"
+            )
+        bookmark = client.bookmark(db_id)
+        parts = [guard_sql(ctx.run_id)]
+        parts += [
+            s.sql if s.terminated else s.sql + ";" for s in plan.migration.rollback.statements
+        ]
+        parts += rollback_records(
+            plan, style, by=by, environment=target.environment, target=target.name
+        )
+        send_sql(client, db_id, "\n".join(parts))
+        _verify(plan, remote_schema(client, db_id, [style.table]))
     return RolledBack(target.name, plan.migration.name, _now_at(plan), bookmark)
 
 
