@@ -9,7 +9,15 @@ from dataclasses import dataclass, field, replace
 from d1check.discovery import Migration, SqlFile
 from d1check.engine import D1Database
 from d1check.errors import SQLError
-from d1check.rows import TableRows, count_rows, quote_ident, rows_over, table_rows
+from d1check.rows import (
+    SEED_FIX,
+    Coverage,
+    TableRows,
+    count_rows,
+    quote_ident,
+    rows_over,
+    table_rows,
+)
 from d1check.schema import (
     Catalog,
     Difference,
@@ -48,6 +56,7 @@ class CheckResult:
     outcome: str
     message: str = ""
     warnings: tuple[str, ...] = ()
+    coverage: Coverage | None = None  # the tables that held rows at the previous version
 
     @property
     def failed(self) -> bool:
@@ -78,6 +87,7 @@ class State:
     schema: Schema
     rows: dict[str, TableRows]
     catalog: Catalog | None = None  # the catalog `schema` was read from
+    coverage: Coverage | None = None  # set by the pass: which tables hold rows, which stayed empty
 
 
 @dataclass
@@ -294,7 +304,41 @@ def _all_effects(statements: Sequence[Statement]) -> list[tuple[Statement, Effec
 
 
 def check_rows(applied: Applied) -> CheckResult:
-    """Rows in tables the migration does not drop or delete from are still there afterwards."""
+    """Rows in tables the migration does not drop or delete from are still there afterwards.
+
+    The result carries the coverage of the previous version (which tables held rows) and warns
+    about each table the migration changes that held none: its rows were not checked."""
+    result = _rows_survive(applied)
+    if result.outcome != "skipped":
+        warnings = result.warnings + tuple(_unchecked_tables(applied, "rows"))
+        result = replace(result, warnings=warnings)
+    return replace(result, coverage=applied.before.coverage)
+
+
+def _unchecked_tables(applied: Applied, check: str) -> list[str]:
+    """A warning for each table the migration changes that held no rows at the previous version
+    (the data part of `check` did not run for it)."""
+    if applied.after is None:
+        return []
+    changed = applied.changed
+    reshaped = changed_names(applied.before.schema.tables, applied.after.schema.tables)
+    coverage = applied.before.coverage
+    reasons = dict(coverage.empty) if coverage is not None else {}
+    found: list[str] = []
+    for table, rows in applied.before.rows.items():
+        if rows.count or (
+            changed is not None and table.lower() not in changed and table not in reshaped
+        ):
+            continue
+        why = f" (d1check could not make one: {reasons[table]})" if table in reasons else ""
+        found.append(
+            f"{applied.migration.path}: {check}: the rows of {table} were not checked: it held "
+            f"no rows at the previous version{why}\nfix: {SEED_FIX}"
+        )
+    return found
+
+
+def _rows_survive(applied: Applied) -> CheckResult:
     if applied.after is None:
         return skipped("rows", "the migration does not apply (see ::applies)")
     found = _all_effects(applied.migration.file.statements)
@@ -462,7 +506,8 @@ def check_rollback(applied: Applied) -> CheckResult:
         return skipped("rollback", "the migration does not apply (see ::applies)")
     work = applied.after.db
     with work.trial():
-        return _run_rollback(applied, applied.after, rollback, work)
+        result = _run_rollback(applied, applied.after, rollback, work)
+    return replace(result, warnings=result.warnings + tuple(_unchecked_tables(applied, "rollback")))
 
 
 def _missing_rollback(migration: Migration, policy: Policy) -> CheckResult:

@@ -137,12 +137,12 @@ SCHEMA_0001 = (
             "CREATE TRIGGER IF NOT EXISTS wipe AFTER INSERT ON a BEGIN DELETE FROM b; END;\n",
             "INSERT INTO a (name) VALUES ('z');\nDROP TRIGGER IF EXISTS wipe;\n"
             "DELETE FROM a WHERE name = 'z';\n",
-            "rows of b are not restored: 1 row at the previous version, 0 after the rollback",
+            "rows of b are not restored: 4 rows at the previous version, 0 after the rollback",
         ),
         (
             "CREATE INDEX IF NOT EXISTS kv_v ON kv(v);\n",
             "DROP INDEX IF EXISTS kv_v;\nUPDATE kv SET v = 'changed';\n",
-            "rows of kv are not restored: 1 row at the previous version, 1 after the rollback "
+            "rows of kv are not restored: 4 rows at the previous version, 4 after the rollback "
             "(values differ)",
         ),
         (
