@@ -405,15 +405,15 @@ class _Filler:
     def fill_virtual(self, virtual: VirtualTable) -> None:
         """Rows in a virtual table itself (never its shadow tables)."""
         conn = self.conn
+        content = _external_content(virtual)
+        if content:
+            self._fill_external(virtual, content)
+            return
         try:
             if _has_rows(conn, virtual.name):
                 return
         except apsw.Error as unreadable:
             self.empty[virtual.name] = str(unreadable)
-            return
-        content = _external_content(virtual)
-        if content:
-            self._rebuild_external(virtual, content)
             return
         columns = [
             r[1]
@@ -429,9 +429,17 @@ class _Filler:
         if error and not _has_rows(conn, virtual.name):
             self.empty[virtual.name] = error
 
-    def _rebuild_external(self, virtual: VirtualTable, content: str) -> None:
-        if content in self.empty or not _has_rows(self.conn, content):
-            self.empty[virtual.name] = f"its content table {content} has no rows"
+    def _fill_external(self, virtual: VirtualTable, content: str) -> None:
+        """An external-content FTS5 table holds its content table's rows: its index is rebuilt
+        when the synthesizer just filled that table."""
+        try:
+            if not _has_rows(self.conn, content):
+                self.empty[virtual.name] = f"its content table {content} has no rows"
+                return
+        except apsw.Error as unreadable:
+            self.empty[virtual.name] = str(unreadable)
+            return
+        if not self.made.get(content.lower()):
             return
         name = quote_ident(virtual.name)
         try:
@@ -833,7 +841,10 @@ def _insert_row(
         if failure is None:
             return {n.lower(): v for n, v in zip(names, values, strict=True)}, ""
         error = failure
-        if not _advance(chosen, options, _blamed(failure, plan)):
+        blamed = _blamed(failure, plan)
+        if failure.startswith("CHECK constraint failed"):
+            blamed = _failing_checks(conn, plan, values) or blamed
+        if not _advance(chosen, options, blamed):
             break
     return None, error
 
@@ -869,6 +880,23 @@ def _blamed(error: str, plan: _Plan) -> list[int]:
     if not blamed and "FOREIGN KEY" in error:
         blamed = [k for k, name in enumerate(names) if name in plan.links]
     return blamed or list(range(len(names)))
+
+
+def _failing_checks(conn: apsw.Connection, plan: _Plan, values: list[object]) -> list[int]:
+    """The columns (positions) read by the CHECK constraints that `values` fail, as SQLite
+    evaluates them."""
+    names = [c.name for c in plan.columns]
+    row = ", ".join(f"? AS {quote_ident(name)}" for name in names)
+    blamed: list[int] = []
+    for check in plan.table.checks:
+        try:
+            bound = [None if v is _OMIT else v for v in values]
+            found = conn.execute(f"SELECT ({check}) FROM (SELECT {row})", bound).fetchall()
+        except apsw.Error:
+            continue
+        if found and found[0][0] is not None and not found[0][0]:
+            blamed += [k for k, n in enumerate(names) if _mentions(check, n) and k not in blamed]
+    return blamed
 
 
 def _try_insert(
