@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from d1check.discovery import discover
 from d1check.engine import D1Database
+from d1check.history import History
 from d1check.rows import (
     ROWS_PER_TABLE,
+    SEED_FIX,
     SYNTHETIC_INT_BASE,
+    Coverage,
     ensure_rows,
     fingerprint,
     synthesize_rows,
     table_rows,
 )
 from d1check.schema import read_schema
+
+EXAMPLES = Path(__file__).parent / "examples"
 
 SCHEMA = """
 CREATE TABLE teams (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
@@ -307,3 +314,208 @@ def test_the_same_schema_gives_the_same_rows_in_another_process(tmp_path: Path) 
         repr(sorted((n, r.exact or r.digest) for n, r in fingerprint(db, read_schema(db)).items()))
         == outputs.pop().strip()
     )
+
+
+# --- the pass: rows before every migration -----------------------------------------------------
+
+
+def project(tmp_path: Path, files: dict[str, str]) -> History:
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return History(discover(tmp_path / "migrations", tmp_path / "rollbacks"))
+
+
+USERS_POSTS = (
+    "CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, email TEXT NOT NULL);\n"
+    "CREATE TABLE IF NOT EXISTS posts (id TEXT PRIMARY KEY,\n"
+    "    user_id TEXT NOT NULL REFERENCES users(id), body TEXT);\n"
+)
+REBUILD_POSTS = (
+    "-- d1check: allow-destructive rebuild\n-- d1check: not-idempotent rebuild\n"
+    "CREATE TABLE posts_new (id TEXT PRIMARY KEY NOT NULL,\n"
+    "    user_id TEXT NOT NULL REFERENCES users(id), body TEXT, title TEXT);\n"
+    "INSERT INTO posts_new (id, user_id, body) SELECT id, user_id, body FROM posts;\n"
+    "DROP TABLE posts;\nALTER TABLE posts_new RENAME TO posts;\n"
+)
+REBUILD_BACK = (
+    "CREATE TABLE posts_old (id TEXT PRIMARY KEY,\n"
+    "    user_id TEXT NOT NULL REFERENCES users(id), body TEXT);\n"
+    "{copy}DROP TABLE posts;\nALTER TABLE posts_old RENAME TO posts;\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("copy", "outcome"),
+    [
+        ("", "failed"),
+        ("INSERT INTO posts_old SELECT id, user_id, body FROM posts;\n", "passed"),
+    ],
+    ids=["rows-lost", "rows-copied"],
+)
+def test_a_rollback_rebuilding_a_text_keyed_table_must_copy_its_rows(
+    tmp_path: Path, copy: str, outcome: str
+) -> None:
+    history = project(
+        tmp_path,
+        {
+            "migrations/0001_init.sql": USERS_POSTS,
+            "rollbacks/0001_rollback.sql": "DROP TABLE posts;\nDROP TABLE users;\n",
+            "migrations/0002_title.sql": REBUILD_POSTS,
+            "rollbacks/0002_rollback.sql": REBUILD_BACK.format(copy=copy),
+        },
+    )
+    result = history.run_all()["0002_title"]["rollback"]
+    assert result.outcome == outcome, result.message
+    if outcome == "failed":
+        assert f"rows of posts are not restored: {ROWS_PER_TABLE} rows" in result.message
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [
+        "INSERT INTO cars (id, slug) VALUES (1, 'a'), (2, 'b');\n",
+        "INSERT INTO colours (id, name) VALUES ('red', 'Red'), ('blue', 'Blue');\n",
+        "INSERT INTO sizes (code) VALUES ('s'), ('m');\n",
+    ],
+)
+def test_a_seed_with_its_own_keys_applies_beside_the_synthesized_rows(
+    tmp_path: Path, seed: str
+) -> None:
+    history = project(
+        tmp_path,
+        {
+            "migrations/0001_init.sql": (
+                "CREATE TABLE cars (id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE);\n"
+                "CREATE TABLE colours (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE);\n"
+                "CREATE TABLE sizes (code TEXT NOT NULL UNIQUE);\n"
+            ),
+            "migrations/0002_seed.sql": "-- d1check: not-idempotent seed\n" + seed,
+        },
+    )
+    result = history.run_all()["0002_seed"]["applies"]
+    assert result.outcome == "passed", result.message
+
+
+@pytest.mark.parametrize(
+    ("index", "outcome"),
+    [
+        ("CREATE UNIQUE INDEX IF NOT EXISTS users_name ON users(name);", "failed"),
+        ("CREATE UNIQUE INDEX IF NOT EXISTS users_email ON users(email);", "passed"),
+    ],
+)
+def test_a_unique_index_fails_where_production_values_repeat(
+    tmp_path: Path, index: str, outcome: str
+) -> None:
+    history = project(
+        tmp_path,
+        {
+            "migrations/0001_init.sql": (
+                "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL,\n"
+                "    email TEXT NOT NULL UNIQUE);\n"
+            ),
+            "migrations/0002_index.sql": index + "\n",
+        },
+    )
+    result = history.run_all()["0002_index"]["applies"]
+    assert result.outcome == outcome, result.message
+    if outcome == "failed":
+        assert "UNIQUE constraint failed: users.name" in result.message
+
+
+UNFILLABLE = (
+    "CREATE TABLE IF NOT EXISTS quotas (id INTEGER PRIMARY KEY,\n"
+    "    used INTEGER NOT NULL CHECK (used > 5 AND used < 3));\n"
+    "CREATE TABLE IF NOT EXISTS plans (id INTEGER PRIMARY KEY, name TEXT);\n"
+)
+QUOTAS_REASON = "CHECK constraint failed: used > 5 AND used < 3"
+
+
+def test_the_pass_records_every_table_that_stayed_empty(tmp_path: Path) -> None:
+    history = project(
+        tmp_path,
+        {
+            "migrations/0001_init.sql": UNFILLABLE,
+            "migrations/0002_note.sql": "ALTER TABLE quotas ADD COLUMN note TEXT;\n",
+            "rollbacks/0002_rollback.sql": "ALTER TABLE quotas DROP COLUMN note;\n",
+            "migrations/0003_plans.sql": "ALTER TABLE plans ADD COLUMN price INTEGER;\n",
+            "rollbacks/0003_rollback.sql": "ALTER TABLE plans DROP COLUMN price;\n",
+        },
+    )
+    results = history.run_all()
+    assert history.empty_tables == [("quotas", "0002_note", QUOTAS_REASON)]
+    coverage = results["0002_note"]["rows"].coverage
+    assert coverage == Coverage(1, 2, (("quotas", QUOTAS_REASON),))
+    for check in ("rows", "rollback"):
+        result = results["0002_note"][check]
+        assert result.outcome == "passed", result.message
+        (warning,) = result.warnings
+        assert f"{check}: the rows of quotas were not checked" in warning
+        assert QUOTAS_REASON in warning
+        assert SEED_FIX in warning
+        assert results["0003_plans"][check].warnings == ()
+
+
+def test_a_seed_file_fills_what_the_synthesizer_cannot(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.sql"
+    seed.write_text("INSERT INTO quotas (id, used) VALUES (1, NULL);\n", encoding="utf-8")
+    project(tmp_path, {"migrations/0001_init.sql": UNFILLABLE.replace("NOT NULL ", "")})
+    (tmp_path / "migrations" / "0002_note.sql").write_text("ALTER TABLE quotas ADD note TEXT;\n")
+    history = History(discover(tmp_path / "migrations", tmp_path / "rollbacks"), seed_files=[seed])
+    results = history.run_all()
+    assert history.empty_tables == []
+    assert results["0002_note"]["rows"].coverage == Coverage(2, 2, ())
+
+
+def test_a_resumed_pass_synthesizes_exactly_what_a_straight_pass_does(tmp_path: Path) -> None:
+    files = {"migrations/0001_init.sql": USERS_POSTS}
+    files |= {
+        f"migrations/000{k}_t{k}.sql": f"CREATE TABLE t{k} (id TEXT PRIMARY KEY,\n"
+        f"    post_id TEXT NOT NULL REFERENCES posts(id), n INTEGER CHECK (n > {k}));\n"
+        for k in range(2, 6)
+    }
+    straight = project(tmp_path, files)
+    straight.run_all()
+    first = straight.state_bytes()
+    half = History(straight.migrations)
+    half.run_to(3)
+    kept = half.state_bytes()
+    assert first is not None and kept is not None
+    resumed = History(straight.migrations)
+    resumed.resume(3, *kept)
+    resumed.run_rest()
+    second = resumed.state_bytes()
+    assert second is not None
+    assert contents(first[0]) == contents(second[0])
+
+
+def contents(image: bytes) -> dict[str, list[tuple[object, ...]]]:
+    db = D1Database.from_bytes(image)
+    names = [str(r["name"]) for r in db.query("SELECT name FROM sqlite_schema WHERE type='table'")]
+    with db.internal() as conn:
+        return {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY 1').fetchall() for n in names}
+
+
+# --- the plugin: the `d1check data` section ------------------------------------------------------
+
+INNER = ("-p", "no:hypothesispytest")
+
+
+def test_the_data_section_names_each_empty_table_with_its_reason(pytester: pytest.Pytester) -> None:
+    shutil.copytree(EXAMPLES / "rows_coverage", pytester.path, dirs_exist_ok=True)
+    for _ in range(2):  # the second run reads the results from the cache
+        result = pytester.runpytest(*INNER)
+        result.assert_outcomes(passed=11, failed=1, skipped=2, warnings=2)
+        result.stdout.fnmatch_lines(
+            [
+                "*- d1check data -*",
+                "family default: 2 of 3 tables held rows (synthesized where empty) before "
+                "0002_add_post_title.sql, the last migration checked",
+                "tables that stayed empty (1; their rows were not checked):",
+                "  quotas: empty before 0002_add_post_title.sql: CHECK constraint failed: "
+                "used > 5 AND used < 3",
+                f"    fix: {SEED_FIX}",
+            ]
+        )
+        result.stdout.fnmatch_lines(["*rows of posts are not restored: 4 rows*"])
