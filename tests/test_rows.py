@@ -519,3 +519,22 @@ def test_the_data_section_names_each_empty_table_with_its_reason(pytester: pytes
             ]
         )
         result.stdout.fnmatch_lines(["*rows of posts are not restored: 4 rows*"])
+
+
+def test_a_rebuild_copying_a_text_key_into_a_not_null_column_applies(tmp_path: Path) -> None:
+    history = project(
+        tmp_path,
+        {
+            "migrations/0001_init.sql": USERS_POSTS,
+            "migrations/0002_users.sql": (
+                "-- d1check: allow-destructive rebuild\n-- d1check: not-idempotent rebuild\n"
+                "PRAGMA defer_foreign_keys = true;\n"
+                "CREATE TABLE users_new (id TEXT PRIMARY KEY NOT NULL, email TEXT NOT NULL);\n"
+                "INSERT INTO users_new (id, email) SELECT id, email FROM users;\n"
+                "DROP TABLE users;\nALTER TABLE users_new RENAME TO users;\n"
+            ),
+        },
+    )
+    results = history.run_all()["0002_users"]
+    assert results["applies"].outcome == "passed", results["applies"].message
+    assert results["rows"].outcome == "passed", results["rows"].message
