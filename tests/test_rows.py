@@ -525,7 +525,7 @@ def test_a_rebuild_copying_a_text_key_into_a_not_null_column_applies(tmp_path: P
     history = project(
         tmp_path,
         {
-            "migrations/0001_init.sql": USERS_POSTS,
+            "migrations/0001_init.sql": USERS_POSTS.split("\n", 1)[0] + "\n",
             "migrations/0002_users.sql": (
                 "-- d1check: allow-destructive rebuild\n-- d1check: not-idempotent rebuild\n"
                 "PRAGMA defer_foreign_keys = true;\n"
