@@ -121,8 +121,9 @@ SEED_FIX = "add a statement for it to a seed file: [tool.d1check] seed_files = [
 """What to do about a table the synthesizer cannot fill."""
 
 _ROW_BUDGET = 40
-_PARENT_OF_ROW = (0, 1, 0, 1)  # child row i references parent row _PARENT_OF_ROW[i]: two
-# parents have children, the others none
+_PARENT_OF_ROW = ((0, 1, 0, 1), (0, 0, 1, 1))  # row i of a child references parent row
+# _PARENT_OF_ROW[0][i] through its first foreign key (two parents have children, the others
+# none), _PARENT_OF_ROW[1][i] through the others (the pairs of a junction table differ)
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,12 @@ class _Link:
     fk: ForeignKey
     position: int
     to: tuple[str, ...]
+    order: int  # the foreign key's place among the table's
+
+
+def _parent_row(link: _Link, i: int) -> int:
+    """Which parent row (in key order) row `i` of the child references through `link`."""
+    return _PARENT_OF_ROW[min(link.order, 1)][i % ROWS_PER_TABLE]
 
 
 class _Filler:
@@ -355,7 +362,7 @@ class _Filler:
         try:
             return self.conn.execute(
                 f"SELECT {columns} FROM {quote_ident(parent)} WHERE {present} "
-                f"ORDER BY {columns} LIMIT 2"
+                f"ORDER BY {columns} LIMIT {ROWS_PER_TABLE}"
             ).fetchall()
         except apsw.Error:
             return []
@@ -372,10 +379,12 @@ class _Filler:
         if link is None:
             return _value_options(plan, column, i)
         nullable = column.name.lower() not in plan.required
-        value = self._linked_value(plan, link, i, parents[id(link.fk)], pending)
+        rows = parents[id(link.fk)]
+        value = self._linked_value(plan, link, i, rows, pending)
         if value is _OMIT:
             return [None]
-        return [value, None] if nullable else [value]
+        others = [row[link.position] for row in rows] if len(link.fk.columns) == 1 else []
+        return _unique_list([value, *others, *([None] if nullable else [])])
 
     def _linked_value(
         self,
@@ -393,13 +402,13 @@ class _Filler:
                 return _Own(target) if target else _OMIT
             return made[0].get(target.lower())
         if rows:
-            return rows[_PARENT_OF_ROW[i] % len(rows)][link.position]
+            return rows[_parent_row(link, i) % len(rows)][link.position]
         if parent in pending and parent in self.tables and target:
             owner = self.tables[parent]
             parent_plan = _plan(owner, self.schema, self.referenced.get(parent, set()))
             column = owner.column(target)
             if column is not None:
-                return _value_options(parent_plan, column, _PARENT_OF_ROW[i])[0]
+                return _value_options(parent_plan, column, _parent_row(link, i))[0]
         return _OMIT
 
     def fill_virtual(self, virtual: VirtualTable) -> None:
@@ -523,14 +532,12 @@ def _plan(table: Table, schema: Schema, referenced: set[str]) -> _Plan:
     required = keys | referenced | {c.name.lower() for c in columns if c.notnull}
     parent_tables = {t.name.lower(): t for t in schema.tables.values()}
     links: dict[str, _Link] = {}
-    for fk in table.foreign_keys:
+    for order, fk in enumerate(table.foreign_keys):
         parent = parent_tables.get(fk.table.lower())
         to = fk.to or (_primary_key(parent) if parent is not None else ())
+        to = tuple(to) if len(to) == len(fk.columns) else ()
         for position, name in enumerate(fk.columns):
-            if len(to) == len(fk.columns):
-                links.setdefault(name.lower(), _Link(fk, position, tuple(to)))
-            else:
-                links.setdefault(name.lower(), _Link(fk, position, ()))
+            links.setdefault(name.lower(), _Link(fk, position, to, order))
     return _Plan(table, columns, frozenset(distinct), frozenset(required), links, unique_indexes)
 
 
@@ -710,17 +717,20 @@ def _check_values(
     checks: Sequence[str], column: str, kind: str, i: int, *, distinct: bool
 ) -> list[object]:
     """Values that a column's CHECK constraints suggest: their literals (rotated by row, so that
-    rows differ), strings matching LIKE/GLOB patterns, lengths, JSON and dates."""
+    rows differ), strings matching LIKE/GLOB patterns and lengths, JSON and dates."""
     values: list[object] = []
+    row = i if distinct else None
     for check in checks:
-        values += _pattern_values(check, i if distinct else None)
-        values += _length_values(check, column, i if distinct else None)
-        if "json" in check.lower():
+        sizes = _length_sizes(check, column)
+        patterns = _pattern_values(check, row, sizes)
+        values += patterns if patterns else [_sized(column, row, size) for size in sizes]
+        lower = check.lower()
+        if "json" in lower:
             values += ["{}", "[]", '{"a": 1}']
-        if any(word in check.lower() for word in ("date", "time", "julianday")):
+        if any(word in lower for word in ("date", "time", "julianday")):
             values += ["2025-01-01T00:00:00Z", "2025-01-01 00:00:00", "2025-01-01"]
         strings = [s.replace("''", "'") for s in _STRING.findall(_without_patterns(check))]
-        numbers = _numbers(check, kind)
+        numbers = _numbers(check)
         if distinct:
             strings = strings[i % len(strings) :] + strings[: i % len(strings)] if strings else []
             numbers = [n + i for n in numbers]
@@ -730,6 +740,8 @@ def _check_values(
             values += [*strings, *numbers]
         else:
             values += [*numbers, *strings]
+        if "upper" in lower:
+            values = [v.upper() if isinstance(v, str) else v for v in values]
     return values
 
 
@@ -737,7 +749,7 @@ def _without_patterns(check: str) -> str:
     return _PATTERN.sub(" ", check)
 
 
-def _numbers(check: str, kind: str) -> list[int | float]:
+def _numbers(check: str) -> list[int | float]:
     found: list[int | float] = []
     for text in _NUMBER.findall(_STRING.sub(" ", check)):
         if "." in text:
@@ -747,7 +759,9 @@ def _numbers(check: str, kind: str) -> list[int | float]:
     return found
 
 
-def _pattern_values(check: str, i: int | None) -> list[object]:
+def _pattern_values(check: str, i: int | None, sizes: Sequence[int]) -> list[object]:
+    """Strings that match the check's LIKE and GLOB patterns (of the lengths it asks for, where
+    a wildcard allows); a different one for each row `i` (None: the same for every row)."""
     values: list[object] = []
     for negated, operator, pattern in _PATTERN.findall(check):
         if negated:
@@ -755,27 +769,37 @@ def _pattern_values(check: str, i: int | None) -> list[object]:
         pattern = pattern.replace("''", "'")
         fill = "x" if i is None else f"x{i}"
         if operator.upper() == "LIKE":
-            values.append(pattern.replace("%", fill).replace("_", "x"))
+            one = "x" if i is None else str(i % 10)
+            example = pattern.replace("%", "\0").replace("_", one)
         else:
-            values.append(_glob_example(pattern, fill))
+            example = _glob_example(pattern, i).replace("*", "\0")
+        values.append(example.replace("\0", fill))
+        values += [_padded(example, size, fill) for size in sizes if "\0" in example]
     return values
 
 
-def _glob_example(pattern: str, fill: str) -> str:
+def _padded(example: str, size: int, fill: str) -> str:
+    """`example` with its wildcards (NUL) filled so that it is `size` characters long."""
+    fixed = len(example.replace("\0", ""))
+    room = max(size - fixed, 0)
+    text = (fill * (room // max(len(fill), 1) + 1))[:room]
+    return example.replace("\0", text, 1).replace("\0", "")
+
+
+def _glob_example(pattern: str, i: int | None) -> str:
+    """A string matching the GLOB `pattern` (`*` kept, for the caller to fill)."""
     out: list[str] = []
     k = 0
     while k < len(pattern):
         char = pattern[k]
-        if char == "*":
-            out.append(fill)
-        elif char == "?":
-            out.append("x")
+        if char == "?":
+            out.append("x" if i is None else str(i % 10))
         elif char == "[":
             end = pattern.find("]", k + 2)
             if end < 0:
                 out.append(char)
             else:
-                out.append(_class_example(pattern[k + 1 : end]))
+                out.append(_class_example(pattern[k + 1 : end], i or 0))
                 k = end
         else:
             out.append(char)
@@ -783,32 +807,53 @@ def _glob_example(pattern: str, fill: str) -> str:
     return "".join(out)
 
 
-def _class_example(members: str) -> str:
+def _class_example(members: str, i: int) -> str:
+    """A character in the GLOB class `[members]` (the `i`-th, so rows differ)."""
     if members.startswith("^"):
-        return next(c for c in "x0-_aZ" if c not in members[1:] or c == "x")
-    return members[0]
+        excluded = _class_members(members[1:])
+        return next(c for c in "x0-_aZ." if c not in excluded)
+    chosen = _class_members(members)
+    return chosen[i % len(chosen)] if chosen else "x"
+
+
+def _class_members(members: str) -> str:
+    out: list[str] = []
+    k = 0
+    while k < len(members):
+        if k + 2 < len(members) and members[k + 1] == "-":
+            out += [chr(c) for c in range(ord(members[k]), ord(members[k + 2]) + 1)]
+            k += 3
+        else:
+            out.append(members[k])
+            k += 1
+    return "".join(out)
 
 
 _LENGTH = re.compile(
-    r"length\s*\(\s*(?P<col>[\w\"$]+)\s*\)\s*(?:(?P<op>>=|<=|!=|<>|==|=|>|<)\s*(?P<n>\d+)"
+    r"length\s*\(\s*(?P<col>[\w\"$`\[\]]+)\s*\)\s*(?:(?P<op>>=|<=|!=|<>|==|=|>|<)\s*(?P<n>\d+)"
     r"|BETWEEN\s+(?P<lo>\d+)\s+AND\s+(?P<hi>\d+))",
     re.IGNORECASE,
 )
 
 
-def _length_values(check: str, column: str, i: int | None) -> list[object]:
-    values: list[object] = []
+def _length_sizes(check: str, column: str) -> list[int]:
+    """The lengths of `column` that the check's `length(column) …` comparisons allow."""
+    sizes: list[int] = []
     for match in _LENGTH.finditer(check):
-        if match["col"].strip('"').lower() != column.lower():
+        if match["col"].strip('"`[]').lower() != column.lower():
             continue
         if match["lo"] is not None:
-            size = int(match["lo"])
+            sizes.append(int(match["lo"]))
         else:
             n, op = int(match["n"]), match["op"]
-            size = {">": n + 1, "<": max(n - 1, 0)}.get(op, n)
-        seed = "x" if i is None else hashlib.sha256(f"{column}{i}".encode()).hexdigest()
-        values.append((seed * (size // len(seed) + 1))[:size])
-    return values
+            sizes.append({">": n + 1, "<": max(n - 1, 0)}.get(op, n))
+    return sizes
+
+
+def _sized(column: str, i: int | None, size: int) -> str:
+    """A string of `size` characters (different for each row `i`)."""
+    seed = "x" if i is None else hashlib.sha256(f"{column}{i}".encode()).hexdigest()
+    return (seed * (size // len(seed) + 1))[:size]
 
 
 def _unique_list(values: Sequence[object]) -> list[object]:
