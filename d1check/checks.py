@@ -325,10 +325,11 @@ def _unchecked_tables(applied: Applied, check: str) -> list[str]:
     coverage = applied.before.coverage
     reasons = dict(coverage.empty) if coverage is not None else {}
     found: list[str] = []
+    kept = applied.after.schema.tables if check == "rows" else applied.before.rows
     for table, rows in applied.before.rows.items():
-        if rows.count or (
-            changed is not None and table.lower() not in changed and table not in reshaped
-        ):
+        if rows.count or table not in kept:
+            continue
+        if changed is not None and table.lower() not in changed and table not in reshaped:
             continue
         why = f" (d1check could not make one: {reasons[table]})" if table in reasons else ""
         found.append(

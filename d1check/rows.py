@@ -3,6 +3,7 @@ rows."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -277,7 +278,11 @@ class _Filler:
         self.todo: set[str] = set()
         self.made: dict[str, list[dict[str, object]]] = {}
         self.empty: dict[str, str] = {}
-        self.referenced = _referenced_columns(schema)
+
+    @functools.cached_property
+    def referenced(self) -> dict[str, set[str]]:
+        """Per table (lower case), the columns other tables' foreign keys reference."""
+        return _referenced_columns(self.schema)
 
     def fill_group(self, group: list[Table], targets: list[Table]) -> None:
         """Fill the empty `targets` of one group (a cycle: in one transaction, foreign keys

@@ -455,9 +455,11 @@ def test_the_pass_records_every_table_that_stayed_empty(tmp_path: Path) -> None:
             "rollbacks/0002_rollback.sql": "ALTER TABLE quotas DROP COLUMN note;\n",
             "migrations/0003_plans.sql": "ALTER TABLE plans ADD COLUMN price INTEGER;\n",
             "rollbacks/0003_rollback.sql": "ALTER TABLE plans DROP COLUMN price;\n",
+            "migrations/0004_drop.sql": "-- d1check: allow-destructive unused\nDROP TABLE quotas;\n",
         },
     )
     results = history.run_all()
+    assert results["0004_drop"]["rows"].warnings == ()
     assert history.empty_tables == [("quotas", "0002_note", QUOTAS_REASON)]
     coverage = results["0002_note"]["rows"].coverage
     assert coverage == Coverage(1, 2, (("quotas", QUOTAS_REASON),))
