@@ -455,7 +455,7 @@ def test_the_pass_records_every_table_that_stayed_empty(tmp_path: Path) -> None:
             "rollbacks/0002_rollback.sql": "ALTER TABLE quotas DROP COLUMN note;\n",
             "migrations/0003_plans.sql": "ALTER TABLE plans ADD COLUMN price INTEGER;\n",
             "rollbacks/0003_rollback.sql": "ALTER TABLE plans DROP COLUMN price;\n",
-            "migrations/0004_drop.sql": "-- d1check: allow-destructive unused\nDROP TABLE quotas;\n",
+            "migrations/0004_drop.sql": "-- d1check: allow-destructive unused\nDROP TABLE quotas;",
         },
     )
     results = history.run_all()
