@@ -569,3 +569,16 @@ def test_every_table_of_a_realistic_shop_schema_gets_rows() -> None:
     with db.internal() as conn:
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         conn.execute("INSERT INTO posts_fts(posts_fts) VALUES ('integrity-check')")
+
+
+def test_the_data_section_under_xdist(pytester: pytest.Pytester) -> None:
+    shutil.copytree(EXAMPLES / "rows_coverage", pytester.path, dirs_exist_ok=True)
+    result = pytester.runpytest_subprocess(*INNER, "-p", "no:cacheprovider", "-n", "2")
+    result.assert_outcomes(passed=11, failed=1, skipped=2, warnings=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*- d1check data -*",
+            "family default: 2 of 3 tables held rows *",
+            "  quotas: empty before 0002_add_post_title.sql: CHECK constraint failed: *",
+        ]
+    )
