@@ -174,16 +174,15 @@ def synthesize_rows(
     wanted = None if only is None else {name.lower() for name in only}
     with db.internal() as conn:
         filler = _Filler(conn, schema)
-        groups: list[list[Table]] | None = None
-        for table in schema.tables.values():
-            if (wanted is None or table.name.lower() in wanted) and not _has_rows(conn, table.name):
-                filler.todo.add(table.name)
-        if filler.todo:
-            groups = _groups_parents_first(schema)
-            for group in groups:
-                targets = [t for t in group if t.name in filler.todo]
-                if targets:
-                    filler.fill_group(group, targets)
+        todo = {
+            table.name
+            for table in schema.tables.values()
+            if (wanted is None or table.name.lower() in wanted) and not _has_rows(conn, table.name)
+        }
+        for group in _groups_parents_first(schema) if todo else []:
+            targets = [t for t in group if t.name in todo]
+            if targets:
+                filler.fill_group(group, targets)
         for virtual in schema.virtual_tables.values():
             if wanted is None or virtual.name.lower() in wanted:
                 filler.fill_virtual(virtual)
@@ -275,7 +274,6 @@ class _Filler:
         self.conn = conn
         self.schema = schema
         self.tables = {name.lower(): table for name, table in schema.tables.items()}
-        self.todo: set[str] = set()
         self.made: dict[str, list[dict[str, object]]] = {}
         self.empty: dict[str, str] = {}
 
@@ -348,11 +346,10 @@ class _Filler:
             if link is None or column.name.lower() not in plan.required:
                 continue
             parent = link.fk.table
-            if parents[id(link.fk)] or parent.lower() in pending or parent == table.name:
+            if parents[id(link.fk)] or parent.lower() in (*pending, table.name.lower()):
                 continue
-            why = self.empty.get(
-                self.tables[parent.lower()].name if parent.lower() in self.tables else parent
-            )
+            owner = self.tables.get(parent.lower())
+            why = self.empty.get(owner.name) if owner is not None else "no such table"
             return f"{column.name} references {parent}, which has no rows" + (
                 f" ({parent}: {why})" if why else ""
             )
