@@ -26,6 +26,7 @@ from d1check.checks import CheckResult, Policy
 from d1check.discovery import Migration
 from d1check.engine import engine_description
 from d1check.filelock import exclusive
+from d1check.rows import Coverage
 
 CHECKPOINT_EVERY = 50
 Checkpoint = tuple[bytes, list[int], bytes]
@@ -171,9 +172,14 @@ def _results(data: dict[str, dict[str, object]]) -> dict[str, CheckResult]:
             str(r["message"]),
             tuple(map(str, r["warnings"])),  # type: ignore[call-overload]
             str(r.get("note", "")),
+            _coverage(r.get("coverage")),
         )
         for name, r in data.items()
     }
+
+
+def _coverage(data: object) -> Coverage | None:
+    return Coverage.from_json(data) if isinstance(data, dict) else None
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -12,7 +12,15 @@ import apsw
 from d1check.discovery import Migration, SqlFile
 from d1check.engine import D1Database
 from d1check.errors import SQLError
-from d1check.rows import TableRows, count_rows, quote_ident, rows_over, table_rows
+from d1check.rows import (
+    SEED_FIX,
+    Coverage,
+    TableRows,
+    count_rows,
+    quote_ident,
+    rows_over,
+    table_rows,
+)
 from d1check.schema import (
     Catalog,
     Difference,
@@ -81,6 +89,7 @@ class CheckResult:
     warnings: tuple[str, ...] = ()
     note: str = ""
     """Something a passing check wants the user to know (listed in the terminal summary)."""
+    coverage: Coverage | None = None  # the tables that held rows at the previous version
 
     @property
     def failed(self) -> bool:
@@ -116,6 +125,7 @@ class State:
     schema: Schema
     rows: dict[str, TableRows]
     catalog: Catalog | None = None  # the catalog `schema` was read from
+    coverage: Coverage | None = None  # set by the pass: which tables hold rows, which stayed empty
 
 
 @dataclass
@@ -378,7 +388,41 @@ def check_rows(applied: Applied) -> CheckResult:
 
     A table the migration drops (and may create again under the same name) is its own business
     (`::destructive` covers it); so is one it deletes from.
-    """
+
+    The result carries the coverage of the previous version (which tables held rows) and warns
+    about each table the migration changes that held none: its rows were not checked."""
+    result = _rows_survive(applied)
+    if result.outcome != "skipped":
+        warnings = result.warnings + tuple(_unchecked_tables(applied, "rows"))
+        result = replace(result, warnings=warnings)
+    return replace(result, coverage=applied.before.coverage)
+
+
+def _unchecked_tables(applied: Applied, check: str) -> list[str]:
+    """A warning for each table the migration changes that held no rows at the previous version
+    (the data part of `check` did not run for it)."""
+    if applied.after is None:
+        return []
+    changed = applied.changed
+    reshaped = changed_names(applied.before.schema.tables, applied.after.schema.tables)
+    coverage = applied.before.coverage
+    reasons = dict(coverage.empty) if coverage is not None else {}
+    found: list[str] = []
+    kept = applied.after.schema.tables if check == "rows" else applied.before.rows
+    for table, rows in applied.before.rows.items():
+        if rows.count or table not in kept:
+            continue
+        if changed is not None and table.lower() not in changed and table not in reshaped:
+            continue
+        why = f" (d1check could not make one: {reasons[table]})" if table in reasons else ""
+        found.append(
+            f"{applied.migration.path}: {check}: the rows of {table} were not checked: it held "
+            f"no rows at the previous version{why}\nfix: {SEED_FIX}"
+        )
+    return found
+
+
+def _rows_survive(applied: Applied) -> CheckResult:
     if applied.after is None:
         return skipped("rows", "the migration does not apply (see ::applies)")
     found = _all_effects(applied.migration.file.statements)
@@ -396,9 +440,8 @@ def check_rows(applied: Applied) -> CheckResult:
     if not lost:
         return passed("rows")
     if applied.migration.shipped:
-        return passed(
-            "rows", f"shipped; production has already run it:\n{_rows_lost_message(applied, lost)}"
-        )
+        note = _rows_lost_message(applied, lost)
+        return noted("rows", f"(shipped; production has already run it) {note}")
     return failed("rows", _rows_lost_message(applied, lost))
 
 
@@ -788,7 +831,8 @@ def check_rollback(applied: Applied) -> CheckResult:
         return skipped("rollback", "the migration does not apply (see ::applies)")
     work = applied.after.db
     with work.trial():
-        return _run_rollback(applied, applied.after, rollback, work)
+        result = _run_rollback(applied, applied.after, rollback, work)
+    return replace(result, warnings=result.warnings + tuple(_unchecked_tables(applied, "rollback")))
 
 
 def _missing_rollback(migration: Migration, policy: Policy) -> CheckResult:

@@ -25,7 +25,7 @@ from d1check.checks import (
 from d1check.discovery import Migration, MigrationSet, read_sql_file
 from d1check.engine import D1Database
 from d1check.errors import SQLError
-from d1check.rows import ensure_rows
+from d1check.rows import coverage_of, synthesize_rows
 from d1check.sqlfacts import touched_tables
 from d1check.statements import Statement
 from d1check.tracking import TrackingStyle, records_itself, tracking_name
@@ -96,6 +96,7 @@ class History:
         self._broken: Migration | None = None
         self._seed_index: dict[int, int] = {}
         self._empty: D1Database | None = None
+        self._empty_tables: dict[tuple[str, str], str] = {}
 
     @property
     def ignore(self) -> list[str]:
@@ -217,8 +218,9 @@ class History:
             self.on_step(self._position, migration, self._results[migration.name], self)
 
     def _prepare(self, state: State) -> State:
-        """Run what seed statements apply now and give empty tables a row (only tables that
-        could be empty are looked at); fingerprints of untouched tables are carried forward."""
+        """Run what seed statements apply now and give empty tables rows (only tables that
+        could be empty are looked at, and the virtual tables); fingerprints of untouched tables
+        are carried forward. The state says which tables stayed empty, and why."""
         assert self._seeds is not None
         ran = self._seeds.apply(state.db)
         taken = state.db.take_changes()
@@ -231,12 +233,28 @@ class History:
             or name not in state.rows
             or not state.rows[name].count
         ]
-        if could_be_empty:
-            ensure_rows(state.db, state.schema, only=could_be_empty)
+        scope = [*could_be_empty, *state.schema.virtual_tables]
+        empty = synthesize_rows(state.db, state.schema, only=scope) if scope else {}
         taken = state.db.take_changes()
         if changed is not None and taken is not None:
             changed |= taken
-        return state_of(state.db, self.ignore, previous=state, changed=changed, same_schema=not ran)
+        prepared = state_of(
+            state.db, self.ignore, previous=state, changed=changed, same_schema=not ran
+        )
+        prepared.coverage = coverage_of(prepared.schema, empty)
+        self._record_empty(empty)
+        return prepared
+
+    def _record_empty(self, empty: dict[str, str]) -> None:
+        migration = self.migrations.migrations[self._position - 1]
+        for table, reason in empty.items():
+            self._empty_tables.setdefault((table, reason), migration.name)
+
+    @property
+    def empty_tables(self) -> list[tuple[str, str, str]]:
+        """Every table that stayed empty before some migration of the pass so far, with the
+        reason: (table, first migration it was empty before, reason)."""
+        return [(table, name, reason) for (table, reason), name in self._empty_tables.items()]
 
     def _advance(self, applied: Applied) -> None:
         if applied.empty_error is not None:

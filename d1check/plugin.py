@@ -20,6 +20,7 @@ from d1check.fixtures import d1_db, d1_migrator
 from d1check.gate import require_credentials
 from d1check.interrupts import Interrupted
 from d1check.remote import check_token_env
+from d1check.rows import SEED_FIX, Coverage
 from d1check.targets import resolve_targets, target_names
 from d1check.testing import d1_emulator
 
@@ -323,6 +324,8 @@ class CheckItem(pytest.Item):
         result = self._result()
         if result.note:
             self.user_properties.append((NOTE_PROPERTY, result.note))
+        if result.coverage is not None:
+            self.user_properties.append((_DATA, _coverage_record(self, result.coverage)))
         for warning in result.warnings:
             warnings.warn(D1CheckWarning(warning), stacklevel=1)
         if result.outcome == "skipped":
@@ -444,13 +447,74 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.OK
 
 
+_DATA = "d1check data"
+
+
+def _coverage_record(item: CheckItem, coverage: Coverage) -> dict[str, Any]:
+    """What the `d1check data` section needs of one migration's coverage (plain values, so that
+    pytest-xdist carries it from a worker)."""
+    return {
+        "family": item.family,
+        "migration": item.migration,
+        "filled": coverage.filled,
+        "total": coverage.total,
+        "empty": [list(pair) for pair in coverage.empty],
+    }
+
+
+def _data_section(terminalreporter: Any, config: pytest.Config) -> None:
+    """How many tables held rows before the last migration checked, and every table that stayed
+    empty before some migration (its data checks did not run), with the reason and the fix."""
+    records = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == _DATA
+    ]
+    state = config.stash.get(_SESSION, None)
+    if not records or state is None:
+        return
+    terminalreporter.section(_DATA, sep="-")
+    for family in sorted({r["family"] for r in records}):
+        for line in _family_data_lines(
+            state, family, [r for r in records if r["family"] == family]
+        ):
+            terminalreporter.write_line(line)
+
+
+def _family_data_lines(
+    state: d1session.Session, family: str, records: list[dict[str, Any]]
+) -> list[str]:
+    order = {path.name: k for k, path in enumerate(state.migration_files(family))}
+    records = sorted(records, key=lambda r: order.get(r["migration"], len(order)))
+    last = records[-1]
+    lines = [
+        f"family {family}: {last['filled']} of {last['total']} tables held rows (synthesized "
+        f"where empty) before {last['migration']}, the last migration checked"
+    ]
+    first_empty: dict[tuple[str, str], str] = {}
+    for record in records:
+        for table, reason in record["empty"]:
+            first_empty.setdefault((table, reason), record["migration"])
+    if first_empty:
+        lines.append(f"tables that stayed empty ({len(first_empty)}; their rows were not checked):")
+    for (table, reason), migration in first_empty.items():
+        lines.append(f"  {table}: empty before {migration}: {reason}")
+        lines.append(f"    fix: {SEED_FIX}")
+    return lines
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """Notes of passing checks, and what the gate did, each in a section of its own."""
+    """Notes of passing checks, how many tables held rows, and what the gate did, each in a
+    section of its own."""
     notes = config.pluginmanager.get_plugin(NOTES_PLUGIN)
     if isinstance(notes, Notes) and notes.notes:
         terminalreporter.section("d1check notes", sep="-")
         for nodeid, note in notes.notes:
             terminalreporter.write_line(f"{nodeid}: {note}")
+    _data_section(terminalreporter, config)
     lines = config.stash.get(_GATE_LINES, [])
     if lines:
         terminalreporter.section(f"d1check --apply={config.getoption('apply')}", sep="-")

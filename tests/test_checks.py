@@ -92,7 +92,7 @@ def test_rows_fails_on_the_table_rebuild_cascade(pytester: pytest.Pytester) -> N
     assert seen[item("0002_rebuild_authors", "applies")] == "passed"
     assert seen[item("0002_rebuild_authors", "rows")] == "failed"
     message = text(result, item("0002_rebuild_authors", "rows"))
-    assert "books: 1 row before, 0 after" in message
+    assert "books: 4 rows before, 0 after" in message
     assert (
         "DROP TABLE authors fires the foreign-key actions of books (ON DELETE CASCADE)" in message
     )
@@ -227,7 +227,7 @@ def test_declared_irreversible_skips_the_rollback(rollback_run: pytest.RunResult
 def test_rollback_that_loses_rows_fails(rollback_run: pytest.RunResult) -> None:
     node = item("0007_add_item_colour", "rollback")
     assert outcomes(rollback_run)[node] == "failed"
-    assert "rows of items are not restored: 1 row at the previous version, 0 after" in text(
+    assert "rows of items are not restored: 4 rows at the previous version, 0 after" in text(
         rollback_run, node
     )
 
@@ -274,7 +274,7 @@ def test_insert_that_duplicates_rows_on_a_second_run_fails_naming_it(
     assert outcomes(idempotent_run)[node] == "failed"
     message = text(idempotent_run, node)
     assert "0003_seed_colours.sql:1: INSERT INTO colours (name) VALUES ('red')" in message
-    assert "rows of colours: 3 after the first run, 5 after the second" in message
+    assert "rows of colours: 6 after the first run, 8 after the second" in message
     assert "fix: write INSERT OR IGNORE (or add ON CONFLICT DO NOTHING)" in message
 
 

@@ -34,6 +34,7 @@ from d1check.fleet import (
 )
 from d1check.gate import Expected, Outcome, RunContext, apply_remote
 from d1check.journal import MIGRATED, Journal, read_journal
+from d1check.project import write_sums
 from d1check.remote import D1Client, RetryPolicy
 from d1check.session import GateOptions
 from d1check.targets import Target
@@ -452,7 +453,10 @@ def test_resume_after_kill_9_finishes_without_applying_anything_twice(
 
 
 def project(tmp_path: Path, migrations_dir: Path, jobs: list[Job]) -> Path:
+    """A project for `pytest --apply` over `jobs`; its migrations are recorded as shipped (the
+    unique index of 0003 fails on rows with repeated emails, as it may in production)."""
     root = migrations_dir.parent
+    write_sums(discover(migrations_dir, root / "rollbacks"))
     (root / "pyproject.toml").write_text(
         '[project]\nname = "x"\n\n[tool.d1check]\nmigrations_dir = "migrations"\n'
         "require_rollbacks = false\ncheck_idempotency = false\n",

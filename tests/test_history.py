@@ -9,6 +9,7 @@ from d1check.checks import Policy
 from d1check.discovery import discover
 from d1check.engine import D1Database
 from d1check.history import History, replay
+from d1check.rows import ROWS_PER_TABLE
 
 EXAMPLES = Path(__file__).parent / "examples"
 
@@ -57,7 +58,7 @@ def test_a_migration_that_fails_only_with_rows_does_not_stop_the_pass(tmp_path: 
     state = history.state_bytes()
     assert state is not None
     db = D1Database.from_bytes(state[0])
-    assert db.execute("SELECT count(*) FROM books WHERE isbn IS NOT NULL") == [(1,)]
+    assert db.execute("SELECT count(*) FROM books WHERE isbn IS NOT NULL") == [(ROWS_PER_TABLE,)]
 
 
 def test_a_migration_that_fails_on_an_empty_database_fails_applies(tmp_path: Path) -> None:

@@ -137,12 +137,12 @@ SCHEMA_0001 = (
             "CREATE TRIGGER IF NOT EXISTS wipe AFTER INSERT ON a BEGIN DELETE FROM b; END;\n",
             "INSERT INTO a (name) VALUES ('z');\nDROP TRIGGER IF EXISTS wipe;\n"
             "DELETE FROM a WHERE name = 'z';\n",
-            "rows of b are not restored: 1 row at the previous version, 0 after the rollback",
+            "rows of b are not restored: 4 rows at the previous version, 0 after the rollback",
         ),
         (
             "CREATE INDEX IF NOT EXISTS kv_v ON kv(v);\n",
             "DROP INDEX IF EXISTS kv_v;\nUPDATE kv SET v = 'changed';\n",
-            "rows of kv are not restored: 1 row at the previous version, 1 after the rollback "
+            "rows of kv are not restored: 4 rows at the previous version, 4 after the rollback "
             "(values differ)",
         ),
         (
@@ -230,7 +230,9 @@ def test_ensure_rows_looks_only_at_the_tables_it_is_given() -> None:
         "CREATE TABLE a (id INTEGER PRIMARY KEY); CREATE TABLE b (id INTEGER PRIMARY KEY);"
     )
     assert rows.ensure_rows(db, read_schema(db), only=["a"]) == []
-    assert db.execute("SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b)") == [(1, 0)]
+    assert db.execute("SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b)") == [
+        (rows.ROWS_PER_TABLE, 0)
+    ]
 
 
 def test_the_pass_keeps_no_database_per_version(tmp_path: Path) -> None:
@@ -337,18 +339,22 @@ def test_a_rollback_not_proven_exact_is_followed_by_a_second_apply(
     assert len(runs) == 3  # from empty, with rows, and again after the rollback
 
 
-FEE_RULE_ROLLBACK = "DELETE FROM rules WHERE kind_id = 2;\nDELETE FROM kinds WHERE name = 'fee';\n"
+FEE_ID = rows.SYNTHETIC_INT_BASE + rows.ROWS_PER_TABLE  # the id after the synthesized kinds
+FEE_RULE_ROLLBACK = (
+    f"DELETE FROM rules WHERE kind_id = {FEE_ID};\nDELETE FROM kinds WHERE name = 'fee';\n"
+)
 
 
 def fee_rule_rollback_result(tmp_path: Path, rollback: str) -> checks.CheckResult:
-    """The rollback check of a migration that seeds a kind and a rule pointing at its id, 2."""
+    """The rollback check of a migration that seeds a kind and a rule pointing at its id (the
+    next after the synthesized kinds)."""
     history = project(
         tmp_path,
         {
             "migrations/0001_kinds.sql": PARENTS,
             "migrations/0002_fee_rule.sql": "-- d1check: not-idempotent seeds\n"
             "INSERT INTO kinds (name) VALUES ('fee');\n"
-            "INSERT INTO rules (kind_id) VALUES (2);\n",
+            f"INSERT INTO rules (kind_id) VALUES ({FEE_ID});\n",
             "rollbacks/0002_rollback.sql": rollback,
         },
     )
@@ -405,7 +411,7 @@ def test_a_destructive_rollback_is_compared_over_the_columns_it_keeps(
     result = history.results(history.migrations.find("0002"))["rollback"]
     assert result.outcome == outcome, result.message
     if outcome == "failed":
-        assert "rows of b are not restored: 1 row at the previous version, 1 after the " in (
+        assert "rows of b are not restored: 4 rows at the previous version, 4 after the " in (
             result.message
         )
         assert "(values differ)" in result.message

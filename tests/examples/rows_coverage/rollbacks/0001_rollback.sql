@@ -1,0 +1,3 @@
+DROP TABLE quotas;
+DROP TABLE posts;
+DROP TABLE users;
