@@ -10,7 +10,7 @@ from typing import Any
 from d1check.errors import ConfigError
 from d1check.wrangler import optional_str, read_json, type_name
 
-__all__ = ["Client", "ClientRegistry", "StagingDatabase", "load_clients"]
+__all__ = ["Client", "ClientRegistry", "StagingDatabase", "load_clients", "safe_name"]
 
 
 @dataclass(frozen=True)
@@ -48,18 +48,35 @@ def _required_str(entry: Mapping[str, Any], key: str, where: str) -> str:
     return value
 
 
+def safe_name(value: str, key: str, where: str) -> str:
+    """`value` when it can name a database or a file safely: no control character (it would
+    forge lines of the progress and the report) and no path separator (backup files are named
+    after it); else a ConfigError that says which character and where."""
+    for position, char in enumerate(value, 1):
+        if char < " " or char == "\x7f":
+            problem = f"a control character ({char!r}) at position {position}"
+        elif char in "/\\":
+            problem = f"a path separator ({char!r}) at position {position}"
+        else:
+            continue
+        raise ConfigError(f"{where}: {key} {value!r} holds {problem}; use a plain name")
+    return value
+
+
 def _client(entry: object, where: str) -> Client:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected an object, got {type_name(entry)}")
     active = entry.get("active", True)
     if not isinstance(active, bool):
         raise ConfigError(f"{where} active: expected a boolean, got {type_name(active)}")
-    client_id = _required_str(entry, "id", where)
+    client_id = safe_name(_required_str(entry, "id", where), "id", where)
     return Client(
         id=client_id,
         name=optional_str(entry, "name", where) or client_id,
-        database_name=_required_str(entry, "database_name", where),
-        database_id=_required_str(entry, "database_id", where),
+        database_name=safe_name(
+            _required_str(entry, "database_name", where), "database_name", where
+        ),
+        database_id=safe_name(_required_str(entry, "database_id", where), "database_id", where),
         active=active,
     )
 

@@ -21,6 +21,7 @@ __all__ = [
     "Migration",
     "MigrationSet",
     "SqlFile",
+    "check_inside",
     "discover",
     "is_migration_entry",
     "migration_paths",
@@ -28,6 +29,7 @@ __all__ = [
     "read_directives",
     "read_shipped",
     "read_sql_file",
+    "repository_root",
     "wrangler_order_key",
 ]
 
@@ -357,3 +359,26 @@ def discover(migrations_dir: Path, rollbacks_dir: Path, pattern: str | None = No
     )
     orphans = _orphans(rollbacks, unnumbered, migrations)
     return MigrationSet(migrations_dir, rollbacks_dir, migrations, orphans)
+
+
+def repository_root(start: Path) -> Path:
+    """The git work tree holding `start` (the folder with `.git`), else `start` itself."""
+    here = start.resolve()
+    return next((p for p in (here, *here.parents) if (p / ".git").exists()), here)
+
+
+def check_inside(migrations: MigrationSet, root: Path) -> None:
+    """MigrationFileError for a migration or rollback that a symbolic link takes outside
+    `root` (the repository): d1check checks, and the gate applies, only the repository's
+    files."""
+    inside = root.resolve()
+    files = [m.file for m in migrations.migrations]
+    files += [m.rollback for m in migrations.migrations if m.rollback is not None]
+    for file in files:
+        target = file.path.resolve()
+        if target != inside and inside not in target.parents:
+            raise MigrationFileError(
+                file.path,
+                f"a symbolic link to {target}, outside the repository ({inside}); d1check checks "
+                "and applies only the repository's own files: copy the file into the repository",
+            )

@@ -37,6 +37,18 @@ DEFAULT_ROLLBACKS_DIR = "rollbacks"
 DEFAULT_TRACKING_TABLE = "d1_migrations"
 
 
+def check_table_name(name: str, key: str) -> None:
+    """ConfigError unless `name` can name the tracking table in the SQL d1check writes: no
+    control character, no quote or bracket."""
+    bad = next((c for c in name if c < " " or c == "\x7f" or c in "\"'`[]"), None)
+    if bad is not None or not name.strip():
+        what = "is empty" if bad is None else f"holds {bad!r}"
+        raise ConfigError(
+            f"{key} {name!r} {what}: a tracking table name must be plain (letters, digits, _); "
+            f"fix {key} in the configuration"
+        )
+
+
 @dataclass(frozen=True)
 class Family:
     """Databases that share one migrations directory and tracking table."""
@@ -55,6 +67,12 @@ class Family:
     for wrangler's default, `*.sql`."""
     wrangler: WranglerConfig | None = None
     """The wrangler config the family's databases are entries of."""
+
+    def __post_init__(self) -> None:
+        for database in (*self.databases, *self.environment_databases):
+            if database.migrations_table:
+                check_table_name(database.migrations_table, "migrations_table")
+        check_table_name(self.tracking_table, "tracking_table")
 
     @property
     def local_database(self) -> WranglerDatabase | None:

@@ -78,7 +78,6 @@ from d1check.remote import (
     parse_budget,
 )
 from d1check.schema import Schema, diff_schemas
-from d1check.statements import split_statements
 from d1check.targets import Target, resolve_targets
 from d1check.tracking import (
     AUDIT_DDL,
@@ -268,41 +267,20 @@ def _schema(rows: list[dict[str, object]], table: str) -> Schema:
     return schema
 
 
-def answered(
-    results: list[QueryResult], count: int, what: str, *, write: bool = False
-) -> list[QueryResult]:
-    """`results` when D1 answered (at least) `count` statements; otherwise a RemoteError naming
-    the request, what was expected and what came — an AmbiguousWrite for a write, whose
-    statements may have run."""
-    if len(results) >= count:
-        return results
-    message = (
-        f"D1 answered {what} with {len(results)} result(s) where {count} were expected "
-        "(an answer cut short)"
-    )
-    if write:
-        raise AmbiguousWrite(message + "; the write may or may not have been applied")
-    raise RemoteError(message + "; run again")
-
-
 def read_snapshot(client: D1Client, db_id: str, style: TrackingStyle) -> Snapshot:
     """Read-only: tracking, audit checksums and schema, in one request when the tables exist."""
-    what = f"the read of database {db_id}"
+    what = "reading the tracking table, the checksums and the schema"
     try:
         results = client.batch(db_id, _read_statements(style), write=False, purpose=what)
-        return Snapshot(_live(answered(results, 3, what), style))
+        return Snapshot(_live(results, style))
     except RemoteError as error:
         if "no such table" not in str(error):
             raise
-    rows = answered(client.query(db_id, SCHEMA_SQL, write=False, purpose=what), 1, what)[0].results
+    rows = client.query(db_id, SCHEMA_SQL, write=False, purpose=what)[0].results
     tables = {str(r["name"]) for r in rows if r["type"] == "table"}
     reads = _read_statements(style)
     wanted = [reads[i] for i, name in enumerate((style.table, AUDIT_TABLE)) if name in tables]
-    found = (
-        answered(client.batch(db_id, wanted, write=False, purpose=what), len(wanted), what)
-        if wanted
-        else []
-    )
+    found = client.batch(db_id, wanted, write=False, purpose=what) if wanted else []
     empty = QueryResult([], True)
     results = [found.pop(0) if name in tables else empty for name in (style.table, AUDIT_TABLE)]
     return Snapshot(_live([*results, QueryResult(rows, True)], style))
@@ -325,12 +303,8 @@ def lock_and_read(
     ]
     for attempt in range(1, SEND_ATTEMPTS + 1):
         try:
-            what = f"the lock request to database {db_id}"
-            results = answered(
-                send_batch(client, db_id, statements, purpose=what),
-                len(statements),
-                what,
-                write=True,
+            results = send_batch(
+                client, db_id, statements, purpose="taking the deploy lock and reading the database"
             )
             break
         except AmbiguousWrite:
@@ -595,8 +569,8 @@ def read_back(client: D1Client, db_id: str, style: TrackingStyle) -> Snapshot:
     """After an ambiguous answer, before anything else: the tracking rows, audit checksums,
     schema and lock row, in one read-only request."""
     statements = [*_read_statements(style), (HOLDER_SQL, None)]
-    what = f"the read-back of database {db_id}"
-    results = answered(client.batch(db_id, statements, write=False, purpose=what), 4, what)
+    what = "reading back the tracking rows, the lock and the schema"
+    results = client.batch(db_id, statements, write=False, purpose=what)
     holder = results[3].results[0] if results[3].results else {}
     return Snapshot(_live(results[:3], style), holder)
 
@@ -610,13 +584,10 @@ def _send_once(
     run_id: str,
 ) -> LiveState:
     names = [_tracking(m, style) for m in chunk]
-    count = len(split_statements(sql))
     for _ in range(SEND_ATTEMPTS):
         try:
             what = f"the apply request of {', '.join(m.name for m in chunk)} to {job.target.name}"
-            results = answered(
-                send_sql(client, job.db_id, sql, purpose=what), count, what, write=True
-            )
+            results = send_sql(client, job.db_id, sql, purpose=what)
             return _live([results[-2], QueryResult([], True), results[-1]], style)
         except AmbiguousWrite:
             back = read_back(client, job.db_id, style)

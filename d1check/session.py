@@ -5,7 +5,6 @@ This is the plain-Python layer under the pytest plugin and the CLI: nothing here
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,12 +14,20 @@ from d1check.background import Background, worth_a_helper
 from d1check.cache import ResultCache, chain
 from d1check.checks import CHECK_NAMES, CheckResult, Policy, failed, passed, skipped
 from d1check.config import Config, Family, load_config
-from d1check.discovery import Migration, MigrationSet, discover, migration_paths
+from d1check.discovery import (
+    Migration,
+    MigrationSet,
+    check_inside,
+    discover,
+    migration_paths,
+    repository_root,
+)
 from d1check.errors import D1CheckError, MigrationFileError
 from d1check.export import read_export
 from d1check.fleet import FleetOptions
 from d1check.history import History, replay
 from d1check.local import apply_local, plan_local
+from d1check.plan import git_commit
 from d1check.project import check_checksums, check_sequence
 from d1check.remote import parse_budget
 from d1check.schema import diff_schemas, format_diff, read_schema
@@ -113,9 +120,11 @@ class Session:
         if family not in self._sets:
             fam = self.config.family(family)
             try:
-                self._sets[family] = discover(
+                found = discover(
                     _near(fam.migrations_dir), _near(fam.rollbacks_dir), fam.migrations_pattern
                 )
+                check_inside(found, repository_root(self.config.root))
+                self._sets[family] = found
             except MigrationFileError as error:
                 self._sets[family] = error
         return self._sets[family]
@@ -344,17 +353,6 @@ class GateOptions:
         if self.fleet is not None and (count > 1 or self.fleet.resume):
             return self
         return replace(self, fleet=None)
-
-
-def git_commit(root: Path) -> str | None:
-    """The current git commit of `root`, or None outside a repository."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip() or None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ comments and trailing commas, and at one folder `wrangler.json` before `wrangler
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 import tomllib
@@ -108,9 +109,15 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def read_json(path: Path) -> Any:
-    """A JSON file, with comments and trailing commas allowed (JSONC)."""
+    """A JSON file, with comments and trailing commas allowed (JSONC). Plain JSON is read by the
+    standard library (fast for a registry of thousands of clients); JSONC by `json5`."""
+    text = _text(path, "JSON")
     try:
-        return json5.loads(_text(path, "JSON"))
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return json5.loads(text)
     except ValueError as exc:
         raise ConfigError(f"{path}: not valid JSON: {exc}; fix the file") from exc
 

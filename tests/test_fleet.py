@@ -642,7 +642,10 @@ def test_a_short_answer_to_a_read_is_a_clear_error(
     with fast_client(emulator) as client:
         outcomes = rollout(jobs, make_run(client, tmp_path))
     assert outcomes[0].status == "failed"
-    assert f"the read of database {jobs[0].db_id}" in outcomes[0].error
+    assert (
+        f"reading the tracking table, the checksums and the schema (database {jobs[0].db_id})"
+        in (outcomes[0].error)
+    )
     assert "D1 answered 2 result(s) for the 3 statement(s) sent" in outcomes[0].error
     assert "IndexError" not in outcomes[0].error
 

@@ -108,7 +108,7 @@ def test_fleet_reads_fail_clearly(emulator: D1Emulator, client: D1Client) -> Non
     with pytest.raises(RemoteError) as info:
         read_snapshot(client, db_id, STYLE)
     message = str(info.value)
-    assert "the read of database" in message
+    assert "reading the tracking table, the checksums and the schema" in message
     assert "D1 answered 2 result(s) for the 3 statement(s) sent" in message
 
 

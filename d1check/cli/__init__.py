@@ -442,7 +442,7 @@ def reset(root: Path, yes: bool) -> None:
     tracking row, then run the seed files."""
     config = _config(root)
     confirm(yes, "Delete the local databases and rebuild them from the migrations?")
-    from d1check.session import git_commit
+    from d1check.plan import git_commit
 
     result = reset_local(config, git_commit=git_commit(config.root))
     for local in result.applied:
