@@ -728,8 +728,8 @@ def resumed_jobs(jobs: Sequence[Job], record: RunRecord) -> tuple[list[Job], lis
 
 
 def tally(outcomes: Sequence[Outcome]) -> str:
-    """`198 migrated, 1 unchanged, 1 failed`."""
-    states = [state_of(o) for o in outcomes]
+    """`198 migrated, 1 unchanged, 1 failed` (a database already up to date is unchanged)."""
+    states = ["unchanged" if o.status == "up-to-date" else state_of(o) for o in outcomes]
     return ", ".join(f"{states.count(s)} {s}" for s in ("migrated", "unchanged", "failed"))
 
 

@@ -248,3 +248,13 @@ def test_d1check_apply_sigterm_ends_the_run_cleanly_and_exits_130(
     db = _staging(emulator)
     assert emulator.sql(db, f'SELECT * FROM "{LOCK_TABLE}"') == []
     assert len(emulator.sql(db, "SELECT * FROM d1_migrations")) == 5
+
+
+def test_status_does_not_count_an_unreadable_lock_as_held(
+    emulator: D1Emulator, project: Path
+) -> None:
+    wrangler = project / "wrangler.toml"
+    wrangler.write_text(wrangler.read_text().replace(_staging(emulator), "no-such-database"))
+    output = run("status", project).output
+    assert "deploy locks: none held, 1 unreadable" in output
+    assert "  app-staging: lock unreadable: " in output

@@ -623,19 +623,22 @@ def unlock(root: Path, target: str, yes: bool) -> None:
 def _show_locks(config: Config, family: str | None, clients: ClientFactory) -> None:
     if not os.environ.get("CLOUDFLARE_API_TOKEN"):
         return
-    held = []
+    held, unread = [], []
     for target in remote_targets(config, family):
         try:
             with clients(target) as client:
                 db_id = target.database_id or client.database_id(target.database_name)
                 holder = read_holder(client, db_id)
         except D1CheckError as error:
-            held.append(f"  {target.name}: lock unreadable: {error}")
+            unread.append(f"  {target.name}: lock unreadable: {error}")
             continue
         if holder is not None:
             held.append(f"  {target.name}: locked by {holder.describe()}")
-    click.echo("\ndeploy locks: " + ("none held" if not held else f"{len(held)} held"))
-    for line in held:
+    summary = "none held" if not held else f"{len(held)} held"
+    if unread:
+        summary += f", {len(unread)} unreadable"
+    click.echo(f"\ndeploy locks: {summary}")
+    for line in held + unread:
         click.echo(line)
 
 
