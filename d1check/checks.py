@@ -606,16 +606,18 @@ def _no_idempotent_form(statement: Statement) -> str:
 def _run_again(db: D1Database, statements: Sequence[Statement], source: str) -> list[_Rerun]:
     """Run `statements` again in order, inside `db.trial()`, saying what each did. A statement
     that fails leaves nothing (SQLite undoes a failed statement) and the next one still runs;
-    one that ends the transaction itself (`OR ROLLBACK`, `RAISE(ROLLBACK)`) ends the run."""
+    one that ends the transaction itself (`OR ROLLBACK`, `RAISE(ROLLBACK)`) ends the run. A
+    statement that SQLite offers no idempotent form of (`ADD COLUMN`, `RENAME`, `DROP COLUMN`)
+    runs too (the RENAME of a table rebuild succeeds again); when it fails, it is passed over."""
     db.track_changes()
     db.take_changes()
     reruns = []
     for statement in statements:
+        rerun = _run_one_again(db, statement, source)
         passed_over = _no_idempotent_form(statement)
-        if passed_over:
-            reruns.append(_Rerun(statement, passed_over=passed_over))
-            continue
-        reruns.append(_run_one_again(db, statement, source))
+        if rerun.error is not None and passed_over:
+            rerun = _Rerun(statement, passed_over=passed_over)
+        reruns.append(rerun)
         if db.connection.getautocommit():
             break
     return reruns

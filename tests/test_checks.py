@@ -328,6 +328,19 @@ def idempotent_result(tmp_path: Path, sql: str) -> CheckResult:
         return check_migration(db, second)["idempotent"]
 
 
+def test_a_table_rebuild_that_renames_its_copy_runs_again_whole(tmp_path: Path) -> None:
+    result = idempotent_result(
+        tmp_path,
+        "CREATE TABLE IF NOT EXISTS colours__new (id INTEGER PRIMARY KEY, name TEXT NOT NULL"
+        " DEFAULT '');\n"
+        "INSERT INTO colours__new (id, name) SELECT id, coalesce(name, '') FROM colours;\n"
+        "DROP TABLE colours;\n"
+        "ALTER TABLE colours__new RENAME TO colours;\n",
+    )
+    assert result.outcome == "passed", result.message
+    assert not result.note  # the RENAME ran again and succeeded: nothing was passed over
+
+
 def test_a_passed_over_statement_leaves_a_note_on_the_passing_result(tmp_path: Path) -> None:
     result = idempotent_result(
         tmp_path,
