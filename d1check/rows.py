@@ -893,7 +893,29 @@ def _insert_row(
             blamed = _failing_checks(conn, plan, values) or blamed
         if not _advance(chosen, options, blamed):
             break
+    plain = _resolved(names, _plain_row(plan, options))
+    if _try_insert(conn, plan.table.name, names, plain) is None:
+        return {n.lower(): v for n, v in zip(names, plain, strict=True)}, ""
     return None, error
+
+
+def _plain_row(plan: _Plan, options: list[list[object]]) -> list[object]:
+    """The plainest row, tried when no combination of varied values went in (a trigger or an
+    expression that reads the row, such as `json_extract(new.properties, …)`, may want exactly
+    the column's DEFAULT): each column's DEFAULT, else NULL where allowed, else its first
+    option (keys keep their distinct values)."""
+    row: list[object] = []
+    for column, opts in zip(plan.columns, options, strict=True):
+        name = column.name.lower()
+        if name in plan.distinct or name in plan.links:
+            row.append(opts[0])
+        elif column.default is not None:
+            row.append(_OMIT)
+        elif name not in plan.required:
+            row.append(None)
+        else:
+            row.append(opts[0])
+    return row
 
 
 def _resolved(names: list[str], values: list[object]) -> list[object]:

@@ -582,3 +582,20 @@ def test_the_data_section_under_xdist(pytester: pytest.Pytester) -> None:
             "  quotas: empty before 0002_add_post_title.sql: CHECK constraint failed: *",
         ]
     )
+
+
+def test_a_trigger_that_reads_a_defaulted_column_still_gets_rows() -> None:
+    """An index of the rows written by a trigger that reads JSON from a column whose DEFAULT is
+    JSON: the varied values are not JSON, the plain row (the DEFAULT) goes in."""
+    db, empty = filled(
+        "CREATE TABLE actors (id TEXT PRIMARY KEY, type TEXT NOT NULL, email TEXT,"
+        " key_a BLOB, key_b BLOB, public_key TEXT,"
+        " made_at DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),"
+        " properties TEXT NOT NULL DEFAULT (json_object()));\n"
+        "CREATE TABLE search (name TEXT);\n"
+        "CREATE TRIGGER actors_search AFTER INSERT ON actors BEGIN\n"
+        "  INSERT INTO search (name) VALUES (json_extract(new.properties, '$.name'));\n"
+        "END;\n"
+    )
+    assert "actors" not in empty
+    assert rows_of(db, "actors")
