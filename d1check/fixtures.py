@@ -131,21 +131,14 @@ def make_migrator(
     return Migrator(migrations, fam.tracking_table, cache or StateCache())
 
 
-@pytest.fixture
-def d1_migrator(request: pytest.FixtureRequest) -> Iterator[Migrator]:
-    """A fresh database at no version that moves through the project's migrations."""
-    config = request.config
+def migrator_for(config: pytest.Config) -> Iterator[Migrator]:
+    """The `d1_migrator` fixture's Migrator for the project at pytest's rootdir (states shared
+    by the session), closed at the end."""
     if _CACHE not in config.stash:
         config.stash[_CACHE] = StateCache()
     migrator = make_migrator(Path(str(config.rootpath)), cache=config.stash[_CACHE])
     yield migrator
     migrator.db.close()
-
-
-@pytest.fixture
-def d1_db(d1_migrator: Migrator) -> D1Database:
-    """A fresh D1-like database at the latest migration version, owned by this test."""
-    return d1_migrator.latest()
 
 
 def rows(db: D1Database, sql: str, params: Sequence[object] = ()) -> list[dict[str, object]]:

@@ -21,7 +21,7 @@ import time
 import urllib.parse
 import uuid as uuidlib
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import apsw
-import pytest
 
 from d1check.engine import D1Database, d1_error_message
 from d1check.errors import SQLError
@@ -1161,10 +1160,3 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     serve(args.directory, args.host, args.port, args.token, args.account_id)
-
-
-@pytest.fixture
-def d1_emulator(tmp_path: Path) -> Iterator[D1Emulator]:
-    """A running D1 API emulator over files in `tmp_path`; use `d1_emulator.client()`."""
-    with D1Emulator(tmp_path / "d1-emulator") as emulator:
-        yield emulator

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import json5
-
 from d1check.errors import ConfigError
 
 __all__ = [
@@ -116,6 +114,8 @@ def read_json(path: Path) -> Any:
         return json.loads(text)
     except ValueError:
         pass
+    import json5  # JSONC only: not loaded where there is none
+
     try:
         return json5.loads(text)
     except ValueError as exc:

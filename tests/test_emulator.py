@@ -15,8 +15,6 @@ from d1check.errors import RemoteError
 from d1check.remote import D1Client, RetryPolicy
 from d1check.testing import D1Emulator, Fault, Faults, dump_sql, sql_literal
 
-d1_emulator = testing.d1_emulator
-
 SCHEMA = (
     "CREATE TABLE users(id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL UNIQUE);\n"
     "CREATE TABLE posts(id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id), body TEXT);\n"

@@ -119,3 +119,26 @@ def test_the_pass_in_a_helper_process_reports_what_the_pass_in_pytest_does(
     assert on.parseoutcomes() == off.parseoutcomes()
     summary = [line for line in off.outlines if line.startswith(("PASSED", "SKIPPED", "FAILED"))]
     assert summary and [line for line in on.outlines if line in summary] == summary
+
+
+def test_a_project_without_d1_loads_no_checks_and_writes_nothing(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_app="def test_app():\n    assert True\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:hypothesispytest", "-p", "no:benchmark", "--trace-config"
+    )
+    result.assert_outcomes(passed=1)
+    assert "d1check-items" not in result.stdout.str()
+    assert not (pytester.path / ".pytest_cache" / "d" / "d1check").exists()
+    assert not (pytester.path / ".d1check").exists()
+
+
+def test_a_project_with_migrations_loads_the_checks(pytester: pytest.Pytester) -> None:
+    (pytester.path / "migrations").mkdir()
+    (pytester.path / "migrations" / "0001_a.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS a (id INTEGER PRIMARY KEY);\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:hypothesispytest", "--trace-config")
+    assert "d1check-items" in result.stdout.str()
+    result.stdout.fnmatch_lines(["*migrations/0001_a.sql*"])

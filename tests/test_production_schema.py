@@ -103,7 +103,7 @@ def test_a_sqlite_schema_dump_is_read_too(pytester: pytest.Pytester) -> None:
 def test_the_helper_is_kept_only_for_the_families_selected_items_read(
     pytester: pytest.Pytester, selection: tuple[str, ...], families: set[str]
 ) -> None:
-    from d1check.plugin import _SESSION, families_in
+    from d1check.items import _SESSION, families_in
 
     project(pytester, export_at(5, no_data=True))
     recorded = pytester.inline_run(*INNER, "--collect-only", *selection)
