@@ -82,22 +82,6 @@ _BOOLEAN_PRAGMAS = frozenset(
         "reverse_unordered_selects",
     }
 )
-ALLOWED_PRAGMAS = _BOOLEAN_PRAGMAS | frozenset(
-    {
-        "table_list",
-        "table_info",
-        "table_xinfo",
-        "index_list",
-        "index_info",
-        "index_xinfo",
-        "foreign_key_list",
-        "foreign_key_check",
-        "quick_check",
-        "optimize",
-        "data_version",
-        "page_size",
-    }
-)
 # Pragmas that name a table or index: D1 refuses them on its internal `_cf_` objects
 # (`table_list` takes a name too, and D1 answers it).
 _OBJECT_PRAGMAS = frozenset(
@@ -111,6 +95,11 @@ _OBJECT_PRAGMAS = frozenset(
         "foreign_key_check",
         "quick_check",
     }
+)
+ALLOWED_PRAGMAS = (
+    _BOOLEAN_PRAGMAS
+    | _OBJECT_PRAGMAS
+    | frozenset({"table_list", "optimize", "data_version", "page_size"})
 )
 _BOOLEAN_VALUES = frozenset({"0", "1", "on", "off", "yes", "no", "true", "false"})
 REFUSED_FUNCTIONS = frozenset(
