@@ -339,6 +339,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = config.stash.get(_SESSION, None)
     if state is None:
         return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()  # the rollout's progress starts on a line of its own
     lines: list[str] = []
     config.stash[_GATE_LINES] = lines
     nothing_ran = exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED

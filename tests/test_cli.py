@@ -585,3 +585,21 @@ def test_apply_without_credentials_stops_before_the_suite(
         result.output
     )
     assert "running pytest" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("terminal", "no_color", "flag"),
+    [(True, "", "--color=yes"), (True, "1", "--color=no"), (False, "", "--color=no")],
+)
+def test_apply_gives_pytest_the_colour_of_its_own_terminal(
+    monkeypatch: pytest.MonkeyPatch, terminal: bool, no_color: str, flag: str
+) -> None:
+    monkeypatch.setattr(cli_module.sys.stdout, "isatty", lambda: terminal, raising=False)
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    args = cli_module.pytest_command(
+        "local", yes=False, dry_run=False, backup_dir=None, report=None, api_budget="none"
+    )
+    assert flag in args

@@ -21,7 +21,7 @@ import click
 from d1check import __version__
 from d1check.cli.json_output import diff_document, echo_json, status_document
 from d1check.cli.localdb import load_into_local, reset_local
-from d1check.cli.output import USAGE, CommandError, from_error, print_table
+from d1check.cli.output import USAGE, CommandError, from_error, print_table, use_rich
 from d1check.cli.pull import file_stem, pull_data, pull_schema
 from d1check.cli.rollback import RollbackPlan, plan_remote, rollback_local, rollback_remote
 from d1check.cli.scaffold import create_migration
@@ -256,8 +256,11 @@ def pytest_command(
     report: Path | None,
     api_budget: str,
 ) -> list[str]:
-    """`python -m pytest -q --apply=TARGET …`: the suite, then the gate."""
+    """`python -m pytest -q --apply=TARGET …`: the suite, then the gate. pytest's output is
+    piped through this command, so its colour follows this command's terminal (`NO_COLOR`
+    switches it off)."""
     args = [sys.executable, "-m", "pytest", "-q", f"--apply={target}", f"--api-budget={api_budget}"]
+    args += [f"--color={'yes' if use_rich() else 'no'}"]
     args += ["--yes"] if yes else []
     args += ["--dry-run"] if dry_run else []
     args += [f"--backup-dir={backup_dir.resolve()}"] if backup_dir else []
