@@ -49,12 +49,10 @@ COMMIT_THEN_TRUNCATED = "commit_then_truncated"
 COMMIT_THEN_INVALID = "commit_then_invalid"
 COMMIT_THEN_EMPTY = "commit_then_empty"
 COMMIT_THEN_UNSUCCESSFUL = "commit_then_unsuccessful"
-SHORT_ANSWER = "short_answer"
 SHORT_RESULTS = "short_results"
+SHORT_ANSWER = SHORT_RESULTS  # the same fault: the answer lacks its last result(s)
 GARBLED = (COMMIT_THEN_TRUNCATED, COMMIT_THEN_INVALID, COMMIT_THEN_EMPTY, COMMIT_THEN_UNSUCCESSFUL)
-AFTER_COMMIT = frozenset(
-    {COMMIT_THEN_ERROR, COMMIT_THEN_DROP, *GARBLED, SHORT_ANSWER, SHORT_RESULTS}
-)
+AFTER_COMMIT = frozenset({COMMIT_THEN_ERROR, COMMIT_THEN_DROP, *GARBLED, SHORT_RESULTS})
 FAULT_KINDS = frozenset({RATE_LIMIT, ERROR, DROP, TIMEOUT, *AFTER_COMMIT})
 MAX_BODY_BYTES = 1_000_000
 
@@ -72,10 +70,9 @@ class Fault:
     commit_then_error / commit_then_drop: the request is applied, then answered 500 / dropped;
     commit_then_truncated / _invalid / _empty / _unsuccessful: the request is applied, then
     answered 200 with JSON cut short, text that is not JSON, no body, or `success: false`
-    without errors; short_answer: the request runs and its answer lacks the last statement's
-    result.
-    short_results: the request is applied and answered with its last `missing` results left out
-    (fewer results than statements sent).
+    without errors.
+    short_results (also `SHORT_ANSWER`): the request is applied and answered with its last
+    `missing` results left out (fewer results than statements sent).
     """
 
     kind: str
@@ -1035,12 +1032,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _after_commit(self, fault: Fault, status: int, payload: dict[str, object]) -> None:
         body = json.dumps(payload).encode("utf-8")
-        if fault.kind == SHORT_ANSWER:
-            result = payload.get("result")
-            if isinstance(result, list) and result:
-                payload = {**payload, "result": result[:-1]}
-            self._send(status, payload)
-        elif fault.kind == COMMIT_THEN_TRUNCATED:
+        if fault.kind == COMMIT_THEN_TRUNCATED:
             self._send_bytes(200, body[: max(1, len(body) // 2)], "application/json")
         elif fault.kind == COMMIT_THEN_INVALID:
             self._send_bytes(200, b"<html>upstream answered</html>", "text/html")
