@@ -605,3 +605,31 @@ def test_a_trigger_that_reads_a_defaulted_column_still_gets_rows() -> None:
     )
     assert "actors" not in empty
     assert rows_of(db, "actors")
+
+
+STAGES = """
+CREATE TABLE stages (
+    id INTEGER PRIMARY KEY,
+    code TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL CHECK (kind IN ('received', 'screening', 'interview', 'offer', 'hired',
+        'rejected', 'withdrawn')),
+    position INTEGER NOT NULL CHECK (position >= 1),
+    is_first INTEGER NOT NULL DEFAULT 0 CHECK (is_first IN (0, 1)),
+    is_final INTEGER NOT NULL DEFAULT 0 CHECK (is_final IN (0, 1)),
+    repeatable INTEGER NOT NULL DEFAULT 0 CHECK (repeatable IN (0, 1)),
+    max_attempts INTEGER CHECK (max_attempts IS NULL OR max_attempts >= 1),
+    settings TEXT NOT NULL,
+    CHECK (json_valid(settings)),
+    CHECK ((repeatable = 0 AND (max_attempts IS NULL OR max_attempts = 1))
+        OR (repeatable = 1 AND (max_attempts IS NULL OR max_attempts >= 2))),
+    CHECK ((kind IN ('hired', 'rejected', 'withdrawn') AND is_final = 1)
+        OR (kind NOT IN ('hired', 'rejected', 'withdrawn') AND is_final = 0)),
+    CHECK ((kind = 'received' AND is_first = 1) OR (kind <> 'received' AND is_first = 0))
+);
+"""
+
+
+def test_checks_that_tie_several_columns_together_are_met() -> None:
+    db, empty = filled(STAGES)
+    assert empty == {}
+    assert len(rows_of(db, "stages")) == ROWS_PER_TABLE
