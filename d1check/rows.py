@@ -986,37 +986,37 @@ def _repair(
     return False
 
 
-def _unmet_checks(conn: apsw.Connection, plan: _Plan, values: list[object]) -> list[str]:
-    """The CHECK constraints of the table that `values` fail (or cannot be evaluated on), as
-    SQLite evaluates them."""
+def _check_verdicts(
+    conn: apsw.Connection, plan: _Plan, values: list[object]
+) -> list[tuple[str, bool | None]]:
+    """Each CHECK constraint of the table with whether `values` meet it, as SQLite evaluates it
+    (a NULL result meets it); None when it cannot be evaluated on them (malformed JSON …)."""
     names = [c.name for c in plan.columns]
     row = ", ".join(f"? AS {quote_ident(name)}" for name in names)
     bound = [None if v is _OMIT else v for v in values]
-    unmet = []
+    verdicts: list[tuple[str, bool | None]] = []
     for check in plan.table.checks:
         try:
             found = conn.execute(f"SELECT ({check}) FROM (SELECT {row})", bound).fetchall()
-        except apsw.Error:  # it cannot even be evaluated on these values (malformed JSON …)
-            unmet.append(check)
+        except apsw.Error:
+            verdicts.append((check, None))
             continue
-        if found and found[0][0] is not None and not found[0][0]:
-            unmet.append(check)
-    return unmet
+        verdicts.append((check, not found or found[0][0] is None or bool(found[0][0])))
+    return verdicts
+
+
+def _unmet_checks(conn: apsw.Connection, plan: _Plan, values: list[object]) -> list[str]:
+    """The CHECK constraints of the table that `values` fail (or cannot be evaluated on)."""
+    return [check for check, met in _check_verdicts(conn, plan, values) if not met]
 
 
 def _failing_checks(conn: apsw.Connection, plan: _Plan, values: list[object]) -> list[int]:
     """The columns (positions) read by the CHECK constraints that `values` fail, as SQLite
     evaluates them."""
     names = [c.name for c in plan.columns]
-    row = ", ".join(f"? AS {quote_ident(name)}" for name in names)
     blamed: list[int] = []
-    for check in plan.table.checks:
-        try:
-            bound = [None if v is _OMIT else v for v in values]
-            found = conn.execute(f"SELECT ({check}) FROM (SELECT {row})", bound).fetchall()
-        except apsw.Error:
-            continue
-        if found and found[0][0] is not None and not found[0][0]:
+    for check, met in _check_verdicts(conn, plan, values):
+        if met is False:
             blamed += [k for k, n in enumerate(names) if _mentions(check, n) and k not in blamed]
     return blamed
 
