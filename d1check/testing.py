@@ -1026,8 +1026,7 @@ class _Handler(BaseHTTPRequestHandler):
         error = ApiError(
             413, 7400, f"Request body too large: {length} bytes (the limit is {limit} bytes)"
         )
-        self._refuse_body()
-        self.close_connection = True
+        self._refuse_body()  # drained, so the connection stays usable for the next request
         self._send(413, envelope(None, [error]))
 
     def _after_commit(self, fault: Fault, status: int, payload: dict[str, object]) -> None:
